@@ -1,0 +1,158 @@
+"""People, their chats, the messages in them, the options the assistant offers, and files."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+
+
+class User(AbstractUser):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+
+class ApiToken(models.Model):
+    """A bearer token for the JSON API. Only a hash of the secret is stored."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=12, editable=False, help_text="The first characters, to recognise a token.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.name or 'token'})"
+
+
+class Chat(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chats")
+    title = models.CharField(max_length=200)
+    message_count = models.PositiveIntegerField(default=0)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    # What the chat list ranks by: the last message, or the creation time before any.
+    last_activity_at = models.GeneratedField(
+        expression=Coalesce(F("last_message_at"), F("created_at")),
+        output_field=models.DateTimeField(),
+        db_persist=True,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(F("owner"), F("last_activity_at").desc(), F("id").desc(), name="chat_owner_activity_idx"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+
+class Message(models.Model):
+    class Author(models.TextChoices):
+        USER = "user"
+        ASSISTANT = "assistant"
+        SYSTEM = "system"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        COMPLETE = "complete"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
+    # 1, 2, 3… within the chat: the order of the conversation and the list's cursor.
+    position = models.PositiveIntegerField()
+    author_type = models.CharField(max_length=10, choices=Author.choices)
+    content_text = models.TextField(null=True, blank=True)
+    render_payload = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETE)
+    error = models.TextField(blank=True, help_text="Why an assistant reply failed, in words for the person.")
+    recommender = models.CharField(max_length=20, blank=True, help_text="Which recommender wrote the reply.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chat", "position"], name="message_chat_position_uniq"),
+        ]
+
+    def __str__(self):
+        return f"{self.author_type} #{self.position} in {self.chat_id}"
+
+
+class Option(models.Model):
+    class Kind(models.TextChoices):
+        TEXT_TO_IMAGE = "text_to_image"
+        IMAGE_TO_VIDEO = "image_to_video"
+        TEXT_TO_VIDEO = "text_to_video"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="options")
+    position = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    style = models.ForeignKey("recommender.Style", null=True, blank=True, on_delete=models.PROTECT)
+    motion = models.ForeignKey("recommender.Motion", null=True, blank=True, on_delete=models.PROTECT)
+    model_key = models.CharField(max_length=64)
+    enhanced_prompt = models.TextField()
+    reason = models.TextField()
+    parameters = models.JSONField(default=dict, blank=True)
+    result_url = models.URLField(max_length=2000, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position"]
+        indexes = [models.Index(fields=["message", "position"], name="option_message_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(style__isnull=True) | Q(motion__isnull=True), name="option_style_or_motion"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} · {self.model_key}"
+
+    @property
+    def catalogue_id(self):
+        """The Higgsfield id of the style or motion this option uses ('' when none)."""
+        return str(self.style_id or self.motion_id or "")
+
+
+def attachment_upload_to(instance, filename):
+    return f"attachments/{instance.owner_id}/{uuid.uuid4().hex}/{filename}"
+
+
+class Attachment(models.Model):
+    class Kind(models.TextChoices):
+        IMAGE = "image"
+        VIDEO = "video"
+        OTHER = "other"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments")
+    chat = models.ForeignKey(Chat, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
+    option = models.ForeignKey(Option, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.OTHER)
+    mime = models.CharField(max_length=100)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    file = models.FileField(upload_to=attachment_upload_to, max_length=500)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["chat", "created_at", "id"], name="attachment_chat_idx"),
+            models.Index(fields=["owner", "-created_at"], name="attachment_owner_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.file.name}"
