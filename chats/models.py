@@ -68,7 +68,7 @@ class Message(models.Model):
     # 1, 2, 3… within the chat: the order of the conversation and the list's cursor.
     position = models.PositiveIntegerField()
     author_type = models.CharField(max_length=10, choices=Author.choices)
-    content_text = models.TextField(null=True, blank=True)
+    content_text = models.TextField(null=True, blank=True)  # noqa: DJ001 - the contract tells null from ""
     render_payload = models.JSONField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETE)
     error = models.TextField(blank=True, help_text="Why an assistant reply failed, in words for the person.")
@@ -101,7 +101,7 @@ class Option(models.Model):
     enhanced_prompt = models.TextField()
     reason = models.TextField()
     parameters = models.JSONField(default=dict, blank=True)
-    result_url = models.URLField(max_length=2000, null=True, blank=True)
+    result_url = models.URLField(max_length=2000, null=True, blank=True)  # noqa: DJ001 - null until generated
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -135,9 +135,7 @@ class Attachment(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments")
     chat = models.ForeignKey(Chat, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
-    message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
-    )
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
     option = models.ForeignKey(Option, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.OTHER)
     mime = models.CharField(max_length=100)

@@ -1,0 +1,91 @@
+"""Reads of chats, messages, options and attachments, always scoped to their owner."""
+
+import uuid
+from datetime import datetime
+
+from django.db.models import Prefetch, Q
+from django.http import Http404
+
+from .models import ApiToken, Attachment, Chat, Message, Option
+from .pagination import CursorError, Page, decode_cursor, encode_cursor
+
+
+def chat_get(*, user, chat_id: uuid.UUID) -> Chat:
+    """The user's chat, or 404: another person's chat does not exist for them."""
+    try:
+        return Chat.objects.get(pk=chat_id, owner=user)
+    except Chat.DoesNotExist:
+        raise Http404("Chat not found.") from None
+
+
+def chat_list(*, user, limit: int, cursor: str | None = None) -> Page:
+    """The user's chats, most recently active first (last message, or creation before any)."""
+    qs = Chat.objects.filter(owner=user).order_by("-last_activity_at", "-id")
+    if cursor:
+        activity, chat_id = decode_cursor("chats", cursor, 2)
+        try:
+            activity = datetime.fromisoformat(activity)
+            chat_id = uuid.UUID(chat_id)
+        except (TypeError, ValueError):
+            raise CursorError("The cursor is malformed: pass back a next_cursor from an earlier page.") from None
+        qs = qs.filter(Q(last_activity_at__lt=activity) | Q(last_activity_at=activity, id__lt=chat_id))
+    rows = list(qs[: limit + 1])
+    items, has_more = rows[:limit], len(rows) > limit
+    next_cursor = None
+    if has_more:
+        last = items[-1]
+        next_cursor = encode_cursor("chats", [last.last_activity_at.isoformat(), str(last.id)])
+    return Page(items=items, next_cursor=next_cursor, has_more=has_more)
+
+
+def message_get(*, user, message_id: uuid.UUID) -> Message:
+    try:
+        return Message.objects.select_related("chat").get(pk=message_id, chat__owner=user)
+    except Message.DoesNotExist:
+        raise Http404("Message not found.") from None
+
+
+def message_list(*, chat: Chat, limit: int, after: str | None = None) -> Page:
+    """A chat's messages, oldest first, each with its attachments (two queries a page)."""
+    qs = (
+        Message.objects.filter(chat=chat)
+        .order_by("position")
+        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("created_at", "id")))
+    )
+    if after:
+        (position,) = decode_cursor("messages", after, 1)
+        if not isinstance(position, int) or position < 0:
+            raise CursorError("The cursor is malformed: pass back a next_cursor from an earlier page.")
+        qs = qs.filter(position__gt=position)
+    rows = list(qs[: limit + 1])
+    items, has_more = rows[:limit], len(rows) > limit
+    next_cursor = encode_cursor("messages", [items[-1].position]) if has_more else None
+    return Page(items=items, next_cursor=next_cursor, has_more=has_more)
+
+
+def message_history_texts(*, chat: Chat, before_position: int, limit: int = 10) -> list[str]:
+    """The person's earlier messages in this chat, oldest first, for follow-ups like "make it darker"."""
+    texts = (
+        Message.objects.filter(
+            chat=chat, author_type=Message.Author.USER, position__lt=before_position, content_text__isnull=False
+        )
+        .exclude(content_text="")
+        .order_by("-position")
+        .values_list("content_text", flat=True)[:limit]
+    )
+    return list(reversed(texts))
+
+
+def option_list(*, message: Message) -> list[Option]:
+    return list(Option.objects.filter(message=message).order_by("position"))
+
+
+def option_get(*, user, option_id: uuid.UUID) -> Option:
+    try:
+        return Option.objects.select_related("message__chat").get(pk=option_id, message__chat__owner=user)
+    except Option.DoesNotExist:
+        raise Http404("Option not found.") from None
+
+
+def api_token_find(*, key_hash: str) -> ApiToken | None:
+    return ApiToken.objects.select_related("user").filter(key_hash=key_hash, user__is_active=True).first()

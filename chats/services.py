@@ -1,0 +1,234 @@
+"""Writes to chats and messages: creating, renaming and deleting chats, posting a message and its reply."""
+
+import hashlib
+import logging
+import secrets
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from recommender.services import RecommenderError, reply_compose
+
+from . import selectors
+from .models import ApiToken, Attachment, Chat, Message, Option
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHAT_TITLE = "New chat"
+TITLE_MAX_LENGTH = 200
+MESSAGE_MAX_LENGTH = 8000
+TOKEN_PREFIX = "hgs_"
+
+
+class ServiceError(Exception):
+    """A request that cannot be carried out as asked; the message is meant for the person."""
+
+
+def _clean_title(title: str | None) -> str:
+    title = " ".join((title or "").split())
+    if len(title) > TITLE_MAX_LENGTH:
+        raise ServiceError(f"A title can have at most {TITLE_MAX_LENGTH} characters.")
+    return title
+
+
+def _title_from_text(text: str) -> str:
+    words = " ".join(text.split())
+    if len(words) <= 60:
+        return words
+    return words[:60].rsplit(" ", 1)[0] + "…"
+
+
+def chat_create(*, owner, title: str | None = None) -> Chat:
+    return Chat.objects.create(owner=owner, title=_clean_title(title) or DEFAULT_CHAT_TITLE)
+
+
+def chat_rename(*, chat: Chat, title: str) -> Chat:
+    title = _clean_title(title)
+    if not title:
+        raise ServiceError("A title cannot be empty.")
+    chat.title = title
+    chat.save(update_fields=["title", "updated_at"])
+    return chat
+
+
+def chat_delete(*, chat: Chat) -> None:
+    # Messages, options and attachments go with the chat; files leave storage once the
+    # deletion commits (see chats.signals).
+    chat.delete()
+
+
+def _attachments_resolve(*, owner, urls: list[str]) -> list[Attachment]:
+    """The owner's attachments named by their download URLs; anything else is refused."""
+    found = []
+    media_path = urlsplit(settings.MEDIA_URL).path
+    for url in urls:
+        path = unquote(urlsplit(url).path)
+        name = path[len(media_path) :] if path.startswith(media_path) else path.lstrip("/")
+        attachment = Attachment.objects.filter(owner=owner, file=name).first()
+        if attachment is None:
+            raise ServiceError(f"Unknown attachment: {url[:200]}. Upload it through /api/attachments/presign first.")
+        found.append(attachment)
+    return found
+
+
+def message_post(*, chat: Chat, text: str | None, attachment_urls: list[str] | None = None) -> Message:
+    """Save the person's message, then the assistant's reply to it; return the reply.
+
+    The two messages are saved first (pending reply included), so the conversation and its
+    counters are right even if the recommender fails; the reply is then filled in or marked
+    failed with a readable reason.
+    """
+    text = (text or "").strip()
+    if len(text) > MESSAGE_MAX_LENGTH:
+        raise ServiceError(f"A message can have at most {MESSAGE_MAX_LENGTH} characters.")
+    attachments = _attachments_resolve(owner=chat.owner, urls=attachment_urls or [])
+    if not text and not attachments:
+        raise ServiceError("A message needs text or an attachment.")
+
+    with transaction.atomic():
+        # The row lock serialises posts to one chat, so positions and counters stay exact.
+        locked = Chat.objects.select_for_update().get(pk=chat.pk)
+        user_message = Message.objects.create(
+            chat=locked,
+            position=locked.message_count + 1,
+            author_type=Message.Author.USER,
+            content_text=text or None,
+        )
+        reply = Message.objects.create(
+            chat=locked,
+            position=locked.message_count + 2,
+            author_type=Message.Author.ASSISTANT,
+            status=Message.Status.PENDING,
+        )
+        changes = {
+            "message_count": F("message_count") + 2,
+            "last_message_at": reply.created_at,
+            "updated_at": reply.created_at,
+        }
+        if locked.message_count == 0 and locked.title == DEFAULT_CHAT_TITLE and text:
+            changes["title"] = _title_from_text(text)
+        Chat.objects.filter(pk=locked.pk).update(**changes)
+        for attachment in attachments:
+            attachment.chat, attachment.message = locked, user_message
+            attachment.save(update_fields=["chat", "message"])
+
+    return message_reply_compose(reply=reply, user_message=user_message)
+
+
+def message_reply_compose(*, reply: Message, user_message: Message) -> Message:
+    """Ask the recommender for the reply to `user_message` and save it into `reply`."""
+    history = selectors.message_history_texts(chat=reply.chat, before_position=user_message.position)
+    has_image = user_message.attachments.filter(kind=Attachment.Kind.IMAGE).exists()
+    try:
+        composed = reply_compose(text=user_message.content_text or "", has_image=has_image, history=history)
+    except RecommenderError as exc:
+        return message_reply_fail(reply=reply, reason=str(exc))
+    except Exception:
+        logger.exception("The recommender failed on message %s", user_message.pk)
+        return message_reply_fail(reply=reply, reason="The assistant could not answer this time. Please try again.")
+
+    with transaction.atomic():
+        options = Option.objects.bulk_create(
+            [
+                Option(
+                    message=reply,
+                    position=index,
+                    kind=draft.kind,
+                    style_id=draft.style_id,
+                    motion_id=draft.motion_id,
+                    model_key=draft.model_key,
+                    enhanced_prompt=draft.enhanced_prompt,
+                    reason=draft.reason,
+                    parameters=draft.parameters,
+                )
+                for index, draft in enumerate(composed.options)
+            ]
+        )
+        reply.content_text = composed.content_text
+        reply.render_payload = render_payload_build(options=options)
+        reply.recommender = composed.recommender
+        reply.status = Message.Status.COMPLETE
+        reply.error = ""
+        reply.save(update_fields=["content_text", "render_payload", "recommender", "status", "error", "updated_at"])
+    return reply
+
+
+def message_reply_fail(*, reply: Message, reason: str) -> Message:
+    reply.status = Message.Status.FAILED
+    reply.error = reason
+    reply.content_text = reason
+    reply.save(update_fields=["status", "error", "content_text", "updated_at"])
+    return reply
+
+
+def render_payload_build(*, options: list[Option]) -> list[dict]:
+    """The chunks the external client draws after the prose: per option, its reason and a button."""
+    from generation.model_list import MODELS
+
+    names = _catalogue_names(options)
+    chunks = []
+    for option in options:
+        model = MODELS.get(option.model_key)
+        model_label = model.label if model else option.model_key
+        name = names.get(option.catalogue_id, "")
+        label = f"{name} · {model_label}" if name else model_label
+        chunks.append({"type": "text", "text": f"{label}: {option.reason}"})
+        chunks.append(
+            {"type": "button", "label": f"Generate {label}", "option_id": str(option.id), "model": option.model_key}
+        )
+    return chunks
+
+
+def _catalogue_names(options: list[Option]) -> dict[str, str]:
+    from recommender.models import Motion, Style
+
+    style_ids = {o.style_id for o in options if o.style_id}
+    motion_ids = {o.motion_id for o in options if o.motion_id}
+    names = {}
+    if style_ids:
+        names |= {str(pk): name for pk, name in Style.objects.filter(pk__in=style_ids).values_list("pk", "name")}
+    if motion_ids:
+        names |= {str(pk): name for pk, name in Motion.objects.filter(pk__in=motion_ids).values_list("pk", "name")}
+    return names
+
+
+def _token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def api_token_create(*, user, name: str = "") -> tuple[ApiToken, str]:
+    """A new API token; the raw secret is returned once and only its hash is kept."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name, prefix=raw[:12], key_hash=_token_hash(raw))
+    return token, raw
+
+
+def api_token_authenticate(*, raw: str):
+    """The active user a raw token belongs to, or None."""
+    token = selectors.api_token_find(key_hash=_token_hash(raw))
+    if token is None:
+        return None
+    now = timezone.now()
+    # Record use at most once a minute, so that reads stay reads.
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+def api_anonymous_user():
+    """The demo user that unauthenticated API calls act as, when API_ANONYMOUS_USER is set."""
+    username = settings.API_ANONYMOUS_USER
+    if not username:
+        return None
+    User = get_user_model()
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        user, created = User.objects.get_or_create(username=username)
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+    return user

@@ -1,0 +1,100 @@
+"""Who an API call acts as: bearer tokens, session cookies (with CSRF), the optional demo user."""
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from chats.models import ApiToken, Chat, User
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_call_without_credentials_is_a_401_with_a_json_body(anon_api):
+    response = anon_api.get("/api/chats")
+    assert response.status_code == 401
+    assert response.json()["detail"]
+
+
+def test_a_wrong_token_is_a_401(alice):
+    response = Client().get("/api/chats", headers={"Authorization": "Bearer hgs_not-a-real-token"})
+    assert response.status_code == 401
+
+
+def test_a_token_acts_as_its_user(alice, alice_api):
+    chat = alice_api.post("/api/chats", {"title": "t"}).json()
+    assert chat["user_id"] == str(alice.id)
+
+
+def test_tokens_are_stored_hashed(alice_api):
+    token = ApiToken.objects.get()
+    assert alice_api.token not in (token.key_hash, token.prefix)
+    assert len(token.key_hash) == 64
+
+
+def test_a_token_of_a_deactivated_user_stops_working(alice, alice_api):
+    alice.is_active = False
+    alice.save()
+    assert alice_api.get("/api/chats").status_code == 401
+
+
+def test_the_command_prints_a_token_that_works(alice, capsys):
+    call_command("create_api_token", "alice", "--name", "cli")
+    raw = capsys.readouterr().out.strip()
+    response = Client().get("/api/chats", headers={"Authorization": f"Bearer {raw}"})
+    assert response.status_code == 200
+    assert ApiToken.objects.get().name == "cli"
+
+
+def test_the_command_refuses_an_unknown_user(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="No user named"):
+        call_command("create_api_token", "nobody")
+
+
+def test_a_session_cookie_authenticates_reads(alice):
+    client = Client()
+    client.force_login(alice)
+    assert client.get("/api/chats").status_code == 200
+
+
+def test_a_session_post_without_the_csrf_token_is_refused(alice):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    response = client.post("/api/chats", {"title": "x"}, content_type="application/json")
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+    assert Chat.objects.count() == 0
+
+
+def test_a_session_post_with_the_csrf_token_passes(alice):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    client.get("/admin/login/")  # sets the csrftoken cookie
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        "/api/chats", {"title": "x"}, content_type="application/json", headers={"X-CSRFToken": token}
+    )
+    assert response.status_code == 201
+
+
+def test_with_the_demo_setting_anonymous_calls_act_as_that_user(anon_api, settings):
+    settings.API_ANONYMOUS_USER = "demo"
+    response = anon_api.post("/api/chats", {"title": "demo chat"})
+    assert response.status_code == 201
+    demo = User.objects.get(username="demo")
+    assert response.json()["user_id"] == str(demo.id)
+    assert not demo.has_usable_password()
+    assert anon_api.get("/api/chats").json()["items"][0]["title"] == "demo chat"
+
+
+def test_an_empty_demo_setting_keeps_anonymous_calls_out(anon_api, settings):
+    settings.API_ANONYMOUS_USER = ""
+    assert anon_api.get("/api/chats").status_code == 401
+    assert not User.objects.exists()
+
+
+def test_a_wrong_token_does_not_fall_back_to_the_demo_user(settings, db):
+    settings.API_ANONYMOUS_USER = "demo"
+    response = Client().get("/api/chats", headers={"Authorization": "Bearer wrong"})
+    assert response.status_code == 401

@@ -1,0 +1,94 @@
+"""Fixtures shared by every app's tests: named people, API clients, the real catalogue."""
+
+import json
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+SEED_DIR = settings.BASE_DIR.parent / "shared" / "seed-data"
+
+
+class ApiClient(Client):
+    """A test client that speaks JSON and carries a bearer token."""
+
+    def __init__(self, token=None, **kwargs):
+        super().__init__(**kwargs)
+        self.token = token
+
+    def _headers(self, extra):
+        headers = dict(extra.pop("headers", None) or {})
+        if self.token:
+            headers.setdefault("Authorization", f"Bearer {self.token}")
+        return headers
+
+    def get(self, path, data=None, **extra):
+        return super().get(path, data, headers=self._headers(extra), **extra)
+
+    def delete(self, path, **extra):
+        return super().delete(path, headers=self._headers(extra), **extra)
+
+    def post(self, path, data=None, **extra):
+        return super().post(
+            path,
+            json.dumps(data if data is not None else {}),
+            content_type="application/json",
+            headers=self._headers(extra),
+            **extra,
+        )
+
+    def patch(self, path, data=None, **extra):
+        return super().patch(
+            path,
+            json.dumps(data if data is not None else {}),
+            content_type="application/json",
+            headers=self._headers(extra),
+            **extra,
+        )
+
+
+def _make_user(username, **fields):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(username=username, password="correct horse battery", **fields)
+
+
+@pytest.fixture
+def alice(db):
+    return _make_user("alice")
+
+
+@pytest.fixture
+def bob(db):
+    return _make_user("bob")
+
+
+def _client_for(user):
+    from chats.services import api_token_create
+
+    _, raw = api_token_create(user=user, name="tests")
+    return ApiClient(token=raw)
+
+
+@pytest.fixture
+def alice_api(alice):
+    return _client_for(alice)
+
+
+@pytest.fixture
+def bob_api(bob):
+    return _client_for(bob)
+
+
+@pytest.fixture
+def anon_api(db):
+    return ApiClient()
+
+
+@pytest.fixture
+def seed_catalogue(db):
+    """The real Higgsfield catalogue from ../shared/seed-data (106 styles, 121 motions)."""
+    from recommender.catalogue import catalogue_import, catalogue_read_dir
+
+    styles, motions = catalogue_read_dir(SEED_DIR)
+    return catalogue_import(styles=styles, motions=motions)
