@@ -338,7 +338,7 @@ IMPLIED = {
 IMPOSING = ("sport", "vehicle", "fire", "animal", "water", "music", "transform", "horror")
 # A text-to-video clip or a product shot has no person unless the words bring one; a photo to animate usually has.
 IMPOSING_WITHOUT_PEOPLE = ("portrait",)
-IMPOSING_PENALTY = 0.4
+IMPOSING_PENALTY = 0.25
 
 TRIGGERS = _build_triggers(for_request=False)
 REQUEST_TRIGGERS = _build_triggers(for_request=True)
