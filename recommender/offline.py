@@ -32,7 +32,7 @@ WORD_WEIGHT = 0.7
 # What the newest message of a follow-up ("make it darker") asks for outweighs the earlier ones.
 FOLLOW_UP_WEIGHT = 1.5
 # Once an option covers a term, the next options count it for less, so that they differ.
-COVERED_DECAY = 0.5
+COVERED_DECAY = 0.7
 # Siblings in the catalogue ("Arc Left", "Arc Right") make poor alternatives to each other.
 FAMILY_PENALTY = 0.6
 
@@ -119,7 +119,7 @@ FOLLOW_UP_STARTERS = _stem_set("more less but and also plus")
 PREPOSITION_STARTERS = _stem_set("at in on during with without under inside outside near by as")
 NOW_STARTERS = _stem_set("now then")
 
-# Comparatives that change an earlier request ("make it darker"), each with its opposite.
+# Comparatives that change an earlier request ("make it darker"); a later change undoes its opposite.
 CHANGES: dict[str, tuple[str, ...]] = {
     "dark": ("darker", "darken", "dimmer", "less bright", "more shadow"),
     "bright": ("brighter", "lighter", "brighten", "less dark", "more light"),
@@ -146,7 +146,10 @@ OPPOSITE_CHANGES = {
 # requests, so that "perfume" asks for a product look while a style that mentions sneakers is not a product style.
 CONCEPTS: dict[str, tuple[str, str]] = {
     # weather and light
-    "rain": ("rain", "rain rainy raining rainfall wet storm stormy drizzle puddle downpour monsoon umbrella raindrop"),
+    "rain": (
+        "rain",
+        "rain rainy raining rainfall wet drizzle puddle downpour monsoon umbrella raindrop water-drops | storm stormy",
+    ),
     "night": (
         "night-time setting",
         "night nighttime midnight neon moonlit moonlight moon nocturnal nightlife noir evening after-dark",
@@ -236,13 +239,14 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     "luxury": (
         "premium feel",
         "luxury luxurious elegant elegance premium high-end opulent lavish glamorous glamour glam expensive upscale "
-        "perfume jewelry jewellery marble",
+        "perfume jewelry jewellery marble polished refined sophisticated",
     ),
     # moods
     "cinematic": ("cinematic feel", "cinematic cinema movie filmic widescreen anamorphic blockbuster"),
     "calm": (
         "calm mood",
-        "calm serene peaceful quiet tranquil relaxed gentle gently gracefully slow stillness meditative chill",
+        "calm serene peaceful quiet tranquil relaxed gentle gently gracefully gradual gradually slow slowly stillness "
+        "meditative chill",
     ),
     "dreamy": (
         "dreamy mood",
@@ -254,7 +258,8 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     ),
     "energetic": (
         "energy",
-        "energetic energy dynamic action fast speed intense chase hype punchy thrilling adrenaline explosive",
+        "energetic energy dynamic action fast quickly rapid rapidly speed intense chase hype punchy thrilling "
+        "adrenaline explosive",
     ),
     "romantic": ("romance", "romantic romance love kiss wedding intimate tender"),
     "playful": ("playful tone", "playful fun cute quirky funny"),
@@ -293,7 +298,7 @@ CONCEPTS: dict[str, tuple[str, str]] = {
         "spin spinning rotate rotation rotating turntable around orbit orbiting circle circling 360 revolve twirl",
     ),
     "rise": ("rising move", "rise rising ascend lift crane jib upward tilt-up crane-up"),
-    "push": ("push-in", "push closer approach toward towards zoom-in dolly-in push-in"),
+    "push": ("push-in", "push closer approach toward towards zoom-in zoom-into dolly-in push-in"),
     "pull": ("pull-back reveal", "pull away reveal retreat zoom-out dolly-out pull-back"),
     "flying": ("flying move", "fly flying soar soaring glide gliding drone flythrough"),
     "handheld": ("handheld feel", "handheld shaky vlog"),
@@ -325,7 +330,7 @@ def _build_changes() -> dict[str, str]:
 
 
 # Pairs in which a trigger word means something else: a golden retriever is not golden hour.
-FALSE_FRIENDS = frozenset({"golden retriever", "golden gate", "golden globe"})
+FALSE_FRIENDS = frozenset({"golden retriever", "golden gate", "golden globe", "first person", "sports car"})
 # The medium decides a look more than anything else in a request.
 EMPHASIS = {"painting": 1.5, "illustration": 1.5, "anime": 1.5, "render3d": 1.5}
 # Concepts that bring others along at a lower weight: a product shot wants a clean, premium look.
@@ -339,6 +344,8 @@ IMPOSING = ("sport", "vehicle", "fire", "animal", "water", "music", "transform",
 # A text-to-video clip or a product shot has no person unless the words bring one; a photo to animate usually has.
 IMPOSING_WITHOUT_PEOPLE = ("portrait",)
 IMPOSING_PENALTY = 0.25
+# A calm request is poorly served by a frantic move, and the other way round.
+OPPOSITE_MOODS = {"calm": "energetic", "energetic": "calm"}
 
 TRIGGERS = _build_triggers(for_request=False)
 REQUEST_TRIGGERS = _build_triggers(for_request=True)
@@ -349,9 +356,11 @@ NOT_SUBJECT = (
     STOPWORDS | GREETINGS | INSTRUCTIONS | BACK_REFERENCES | VIDEO_WORDS | IMAGE_WORDS | CHANGE_WORDS | NOW_STARTERS
 )
 # Words too common in requests or in catalogue descriptions to say anything about a match.
-GENERIC = NOT_SUBJECT | _stem_set(
-    """perfect ideal great creating adding effect feel feels vibe vibes look looks style moment moments visual
-    visuals scene scenes subject camera shot shots frame frames view make made full every everything"""
+# Camera words (zoom, orbit, dolly) stay in: they are what a motion's name says.
+GENERIC = (STOPWORDS | GREETINGS | INSTRUCTIONS | BACK_REFERENCES | IMAGE_WORDS | CHANGE_WORDS) | _stem_set(
+    """video clip animate animation animated footage reel gif trailer motion moving move perfect ideal great
+    creating adding effect feel feels vibe vibes look looks style moment moments visual visuals scene scenes
+    subject camera shot shots frame frames view make made full every everything"""
 )
 
 
@@ -386,7 +395,7 @@ def _changes(words: list[tuple[str, str]]) -> list[str]:
 
 _MEDIUM_NOUNS = (
     r"image|picture|pic|photo|photograph|shot|video|clip|animation|illustration|drawing|painting|render|poster"
-    r"|wallpaper|portrait|scene|version|gif|reel|sketch|artwork"
+    r"|wallpaper|portrait|scene|version|gif|reel|sketch|artwork|close-up|closeup|macro"
 )
 _MEDIUM_ADJECTIVES = (
     r"short|quick|new|simple|beautiful|cinematic|realistic|photorealistic|detailed|nice|cool|vertical|square|wide"
@@ -402,11 +411,13 @@ _LEADING = [
         r"^i(['’]d| would)? (like|love|want|need)( you)?( to)?( see| have| get| make| create)?\s+",
         r"^(let['’]s|lets|let us)\s+",
         r"^(now|then|also|and|but)\b[\s,]*",
-        r"^(make|create|generate|give|show|draw|paint|render|design|imagine|produce|shoot|film|do|turn|animate"
+        r"^(make|create|generate|give|show|draw|paint|render|design|imagine|produce|shoot|film(?! noir)|do|turn|animate"
         r"|build|get)( me| us)?\s+",
         r"^(it|this|that)\s+(into\s+)?",
         rf"^((an?|the|some|one)\s+)?(({_MEDIUM_ADJECTIVES})\s+)?({_MEDIUM_NOUNS})s?\s+(of|showing|with|where|for)\s+",
-        rf"^({_CAMERA_VERBS})(s|ing)?( the camera)?( slowly| smoothly| quickly| fast| gently)?( all the way)?"
+        rf"^(an?\s+)?((slow|slowly|quick|quickly|fast|smooth|smoothly|gentle|gently|dramatic|dynamic)\s+)?"
+        rf"(the camera\s+|camera\s+)?({_CAMERA_VERBS})(s|es|ing)?( the camera)?"
+        r"( slowly| smoothly| quickly| fast| gently)?( all the way)?"
         r"(\s+(around|round|over|through|across|into|in on|in to|in|out from|out of|out|past|along|toward"
         r"|towards|up to|down to|above|under|behind|up|down|to))?\s+",
     )
@@ -418,6 +429,9 @@ _TRAILING = [
         r"(\s*,\s*|\s+in\s+)(vertical|horizontal|square|portrait|landscape|widescreen)( format| orientation)?"
         r"[\s.!?]*$",
         r"(\s*,\s*|\s+in\s+)(4k|8k|hd|16:9|9:16|1:1|4:5|3:4)[\s.!?]*$",
+        r"\s*,\s*(cinematic|photorealistic|realistic|hyperrealistic|detailed|highly detailed|ultra detailed)[\s.!?]*$",
+        r"\s*,\s*(an?\s+)?(product|studio|fashion|editorial|close-up|wide)?\s*(shot|photo|photograph|image|picture|render"
+        r"|packshot)[\s.!?]*$",
         r"(?<!music)[\s,]+(video|clip|animation|gif|reel)[\s.!?]*$",
         r"[\s,]*\b(as|into|in|for)\s+(an?\s+)?(short\s+|quick\s+)?(video|clip|animation|image|picture|photo|gif"
         r"|reel|still)[\s.!?]*$",
@@ -654,7 +668,8 @@ def _pick_entries(
             contributions.append((contribution, term))
         if any(term in entry.name_terms or term in entry.description_terms for term in unwanted):
             total *= IMPOSING_PENALTY
-        if _family(entry.name) in taken_families:
+        family = _family(entry.name)
+        if family and family in taken_families:
             total *= FAMILY_PENALTY
         return total, tuple(term for _, term in sorted(contributions, key=lambda c: -c[0]))
 
@@ -672,7 +687,7 @@ def _pick_entries(
         picks.append(_Pick(entry=best, matched=best_matched, fallback=False))
         taken_ids.add(best.id)
         taken_names.add(_normal_name(best.name))
-        taken_families.add(_family(best.name))
+        taken_families.add(_family(best.name) or "")
         for term in best_matched:
             decay[term] *= COVERED_DECAY
 
@@ -841,8 +856,8 @@ TEXTURES = {
         "reflections and clean edges."
     ),
     "landscape": (
-        "Render fine natural texture in rock, snow, grass and cloud, with soft gradients in the sky, subtle film "
-        "grain and no oversharpening."
+        "Render fine natural texture in rock, scrub and cloud, with soft gradients in the sky, subtle film grain "
+        "and no oversharpening."
     ),
     "urban": (
         "Render believable urban texture in worn asphalt, brick, metal and glass, with fine grain and crisp "
@@ -982,7 +997,7 @@ WEATHER_ACTIONS = {
     "snow": "Snow drifts down slowly through the frame.",
     "fog": "Fog rolls slowly across the scene, revealing and hiding shapes as it moves.",
     "fire": "Flames flicker and embers drift upward through the air.",
-    "golden": "The sun slips a little lower and the light warms as the shot unfolds.",
+    "golden": "The sun slips a little lower and the light deepens toward amber by the final frame.",
 }
 
 MOODS = ("epic", "dreamy", "moody", "energetic", "calm", "romantic", "playful", "horror", "retro", "luxury")
@@ -1488,7 +1503,8 @@ def recommend(*, text: str, has_image: bool = False, history: list[str] | None =
         return _empty_catalogue_reply(request.kind)
 
     without_people = request.kind == TEXT_TO_VIDEO or _scene(request.weights) == "product"
-    imposing = IMPOSING + (IMPOSING_WITHOUT_PEOPLE if without_people else ())
+    opposites = tuple(other for mood, other in OPPOSITE_MOODS.items() if f"#{mood}" in request.weights)
+    imposing = IMPOSING + (IMPOSING_WITHOUT_PEOPLE if without_people else ()) + opposites
     picks = _pick_entries(entries, request.weights, OPTION_COUNT, imposing)
     if len(picks) == 1:
         # A catalogue of one: still offer a choice, the same look on a second model.

@@ -1,0 +1,301 @@
+import json
+import re
+import uuid
+
+import pytest
+from django.conf import settings
+
+from generation.model_list import IMAGE_TO_VIDEO, MODELS, TEXT_TO_IMAGE, TEXT_TO_VIDEO
+from recommender.models import Motion, Style
+from recommender.offline import recommend
+
+SEED_DATA = settings.BASE_DIR.parent / "shared" / "seed-data"
+
+
+def _seed(file_name):
+    return json.loads((SEED_DATA / file_name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def catalogue(db):
+    """The real Higgsfield catalogue: 106 styles (35 without a description) and 121 motions, in published order."""
+    Style.objects.bulk_create(
+        Style(
+            id=item["id"],
+            name=item["name"],
+            description=item["description"],
+            preview_url=item["preview_url"],
+            sort_order=index,
+        )
+        for index, item in enumerate(_seed("image_styles.json"))
+    )
+    Motion.objects.bulk_create(
+        Motion(
+            id=item["id"],
+            name=item["name"],
+            description=item["description"],
+            preview_url=item["preview_url"],
+            start_end_frame=item["start_end_frame"],
+            sort_order=index,
+        )
+        for index, item in enumerate(_seed("motions.json"))
+    )
+
+
+def _entry(option):
+    if option.style_id:
+        return Style.objects.get(id=option.style_id)
+    return Motion.objects.get(id=option.motion_id)
+
+
+def _mentions(entry, *words):
+    text = f"{entry.name} {entry.description}".casefold()
+    return any(word in text for word in words)
+
+
+def _sentences(prompt):
+    return [sentence for sentence in re.split(r"(?<=[.!?])\s+", prompt) if sentence]
+
+
+def test_a_sunset_over_mountains_gets_image_options_with_distinct_enabled_styles(catalogue):
+    reply = recommend(text="cinematic sunset over mountains")
+
+    assert 2 <= len(reply.options) <= 4
+    assert reply.recommender == "offline"
+    assert reply.content_text
+    style_ids = [option.style_id for option in reply.options]
+    assert len(set(style_ids)) == len(style_ids)
+    for option in reply.options:
+        assert option.kind == TEXT_TO_IMAGE
+        assert option.motion_id is None
+        assert MODELS[option.model_key].kind == TEXT_TO_IMAGE
+        assert Style.objects.get(id=option.style_id).enabled
+
+
+def test_each_option_has_a_detailed_prompt_about_the_subject_and_a_short_reason(catalogue):
+    reply = recommend(text="cinematic sunset over mountains")
+
+    for option in reply.options:
+        assert 150 <= len(option.enhanced_prompt.split()) <= 300
+        assert "sunset" in option.enhanced_prompt.casefold()
+        assert "mountains" in option.enhanced_prompt.casefold()
+        assert option.reason.strip()
+        assert len(_sentences(option.reason)) <= 2
+        assert _entry(option).name in option.reason
+        assert MODELS[option.model_key].label in option.reason
+
+
+def test_the_first_image_option_uses_soul_and_the_others_vary_the_model(catalogue):
+    reply = recommend(text="cinematic sunset over mountains")
+
+    model_keys = [option.model_key for option in reply.options]
+    assert model_keys[0] == "soul"
+    assert len(set(model_keys)) == len(model_keys)
+
+
+def test_the_style_and_motion_name_their_own_look_in_the_prompt(catalogue):
+    reply = recommend(text="cinematic sunset over mountains")
+
+    for option in reply.options:
+        assert f"“{_entry(option).name}”" in option.enhanced_prompt
+
+
+def test_a_rainy_street_at_night_picks_a_rain_or_night_style(catalogue):
+    reply = recommend(text="a rainy street at night")
+
+    styles = [_entry(option) for option in reply.options]
+    assert any(_mentions(style, "rain", "night") for style in styles)
+
+
+def test_spinning_around_a_sneaker_picks_a_rotation_or_orbit_motion(catalogue):
+    reply = recommend(text="spin around the sneaker")
+
+    assert {option.kind for option in reply.options} == {TEXT_TO_VIDEO}
+    motions = [_entry(option) for option in reply.options]
+    assert all(isinstance(motion, Motion) for motion in motions)
+    assert any(_mentions(motion, "rotat", "orbit", "spin", "turntable") for motion in motions)
+    for option in reply.options:
+        assert option.style_id is None
+        assert MODELS[option.model_key].kind == TEXT_TO_VIDEO
+        assert "sneaker" in option.enhanced_prompt.casefold()
+
+
+@pytest.mark.parametrize("text", ["make my photo orbit like a music video", ""])
+def test_an_attached_image_gets_image_to_video_options_with_motions(catalogue, text):
+    reply = recommend(text=text, has_image=True)
+
+    assert 2 <= len(reply.options) <= 4
+    assert len({option.motion_id for option in reply.options}) == len(reply.options)
+    for option in reply.options:
+        assert option.kind == IMAGE_TO_VIDEO
+        assert option.style_id is None
+        assert Motion.objects.get(id=option.motion_id).enabled
+        assert MODELS[option.model_key].kind == IMAGE_TO_VIDEO
+        assert 150 <= len(option.enhanced_prompt.split()) <= 300
+    assert reply.options[0].model_key == "dop"
+
+
+def test_an_attached_image_asking_to_orbit_gets_an_orbit_motion(catalogue):
+    reply = recommend(text="make my photo orbit like a music video", has_image=True)
+
+    assert any(_mentions(_entry(option), "orbit", "circles") for option in reply.options)
+
+
+def test_now_as_a_video_turns_the_earlier_idea_into_video_options(catalogue):
+    reply = recommend(text="now as a video", history=["a cinematic sunset over mountains"])
+
+    assert 2 <= len(reply.options) <= 4
+    for option in reply.options:
+        assert option.kind == TEXT_TO_VIDEO
+        assert option.motion_id is not None
+        assert "sunset" in option.enhanced_prompt.casefold()
+        assert "mountains" in option.enhanced_prompt.casefold()
+        assert 150 <= len(option.enhanced_prompt.split()) <= 300
+    assert "sunset over mountains" in reply.content_text
+
+
+def test_make_it_darker_keeps_the_subject_and_darkens_the_prompt(catalogue):
+    reply = recommend(text="make it darker", history=["a cinematic sunset over mountains"])
+
+    assert 2 <= len(reply.options) <= 4
+    for option in reply.options:
+        assert option.kind == TEXT_TO_IMAGE
+        assert "sunset" in option.enhanced_prompt.casefold()
+        assert "mountains" in option.enhanced_prompt.casefold()
+        assert "darker" in option.enhanced_prompt.casefold()
+
+
+def test_a_later_follow_up_keeps_the_video_asked_for_earlier(catalogue):
+    reply = recommend(text="make it darker", history=["a cinematic sunset over mountains", "now as a video"])
+
+    assert {option.kind for option in reply.options} == {TEXT_TO_VIDEO}
+    assert all("sunset" in option.enhanced_prompt.casefold() for option in reply.options)
+
+
+def test_a_disabled_style_is_never_picked(catalogue):
+    first = recommend(text="cinematic sunset over mountains")
+    disabled = {option.style_id for option in first.options}
+    Style.objects.filter(id__in=disabled).update(enabled=False)
+
+    reply = recommend(text="cinematic sunset over mountains")
+
+    assert len(reply.options) == len(first.options)
+    assert not disabled & {option.style_id for option in reply.options}
+
+
+@pytest.mark.parametrize("text", ["hi", "?", "", "   ", "thanks!"])
+def test_a_greeting_or_an_empty_message_gets_a_clarifying_question_without_reading_the_catalogue(
+    catalogue, django_assert_num_queries, text
+):
+    with django_assert_num_queries(0):
+        reply = recommend(text=text)
+
+    assert reply.options == []
+    assert "?" in reply.content_text
+    assert reply.recommender == "offline"
+
+
+def test_a_follow_up_with_nothing_to_follow_asks_what_to_apply_it_to(catalogue):
+    reply = recommend(text="make it darker")
+
+    assert reply.options == []
+    assert "?" in reply.content_text
+
+
+def test_asking_to_animate_a_photo_without_attaching_one_asks_for_the_photo(catalogue):
+    reply = recommend(text="animate my photo")
+
+    assert reply.options == []
+    assert "attach" in reply.content_text
+
+
+def test_the_same_request_gives_the_same_reply(catalogue):
+    requests = [
+        {"text": "cinematic sunset over mountains"},
+        {"text": "spin around the sneaker"},
+        {"text": "make it darker", "history": ["a rainy street at night"]},
+        {"text": "make my photo orbit like a music video", "has_image": True},
+    ]
+    for request in requests:
+        assert recommend(**request) == recommend(**request)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"text": "cinematic sunset over mountains"},
+        {"text": "spin around the sneaker"},
+        {"text": "now as a video", "history": ["a rainy street at night"]},
+        {"text": "make my photo orbit like a music video", "has_image": True},
+    ],
+)
+def test_it_reads_the_catalogue_in_at_most_two_queries(catalogue, django_assert_max_num_queries, request_):
+    with django_assert_max_num_queries(2):
+        recommend(**request_)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"text": "cinematic sunset over mountains"},
+        {"text": "a rainy street at night"},
+        {"text": "a perfume bottle on marble, product shot"},
+        {"text": "portrait of an old fisherman, vertical"},
+        {"text": "spin around the sneaker"},
+        {"text": "a watercolor painting of a fox in a snowy forest"},
+        {"text": "now as a video", "history": ["a rainy street at night"]},
+        {"text": "", "has_image": True},
+    ],
+)
+def test_prompts_read_as_finished_briefs(catalogue, request_):
+    reply = recommend(**request_)
+
+    assert reply.options
+    for option in reply.options:
+        prompt = option.enhanced_prompt
+        assert 150 <= len(prompt.split()) <= 300
+        sentences = _sentences(prompt)
+        assert len(sentences) == len(set(sentences)), "a sentence is repeated"
+        assert not re.search(r"[{}<>]|\bNone\b|TODO|\bxx+\b", prompt)
+
+
+def test_an_empty_catalogue_gets_a_clear_reply_and_no_options(db):
+    image = recommend(text="cinematic sunset over mountains")
+    video = recommend(text="make my photo orbit", has_image=True)
+
+    assert image.options == []
+    assert "no image styles are available yet" in image.content_text.casefold()
+    assert video.options == []
+    assert "no camera motions are available yet" in video.content_text.casefold()
+
+
+def test_a_catalogue_of_only_disabled_styles_counts_as_empty(catalogue):
+    Style.objects.update(enabled=False)
+
+    reply = recommend(text="cinematic sunset over mountains")
+
+    assert reply.options == []
+    assert "no image styles are available yet" in reply.content_text.casefold()
+
+
+def test_a_tiny_catalogue_of_two_styles_still_gives_two_distinct_options(db):
+    glow = Style.objects.create(id=uuid.uuid4(), name="Soft Glow", description="Gentle light and pastel tones.")
+    plain = Style.objects.create(id=uuid.uuid4(), name="Plain", description="", sort_order=1)
+
+    reply = recommend(text="a cat astronaut floating in space")
+
+    assert {option.style_id for option in reply.options} == {glow.id, plain.id}
+    assert [option.model_key for option in reply.options][0] == "soul"
+    for option in reply.options:
+        assert 150 <= len(option.enhanced_prompt.split()) <= 300
+        assert "cat astronaut" in option.enhanced_prompt
+        assert option.reason.strip()
+
+
+def test_a_catalogue_of_one_style_offers_it_on_two_models(db):
+    only = Style.objects.create(id=uuid.uuid4(), name="General", description="Clean, balanced and natural.")
+
+    reply = recommend(text="a lighthouse on a cliff")
+
+    assert [option.style_id for option in reply.options] == [only.id, only.id]
+    assert len({option.model_key for option in reply.options}) == 2
