@@ -6,7 +6,16 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-SEED_DIR = settings.BASE_DIR.parent / "shared" / "seed-data"
+SEED_DIR = settings.SEED_DATA_DIR
+
+
+def pytest_sessionstart(session):
+    if not (SEED_DIR / "image_styles.json").is_file():
+        pytest.exit(
+            f"The tests read the real Higgsfield catalogue from {SEED_DIR}, and it is not there. "
+            "Keep the shared/ folder beside the repo, or set SEED_DATA_DIR to its seed-data folder.",
+            returncode=4,
+        )
 
 
 class ApiClient(Client):

@@ -26,6 +26,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 DATA_DIR = BASE_DIR / env.str("DATA_DIR", default="data")
+# The real Higgsfield catalogue that the tests (and a local import) read; never copied into the repo.
+SEED_DATA_DIR = BASE_DIR / env.str("SEED_DATA_DIR", default="../shared/seed-data")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -13,7 +13,7 @@ from recommender.catalogue import STARTER_DIR, CatalogueError, catalogue_import,
 from recommender.models import Motion, Style
 from recommender.selectors import motion_list, style_list
 
-SEED_DIR = settings.BASE_DIR.parent / "shared" / "seed-data"
+SEED_DIR = settings.SEED_DATA_DIR
 
 
 def run_import(directory=None, *args):
