@@ -37,9 +37,7 @@ COVERED_DECAY = 0.7
 FAMILY_PENALTY = 0.6
 
 
-# ---------------------------------------------------------------------------------------------------
-# Words
-# ---------------------------------------------------------------------------------------------------
+# Words.
 
 _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
@@ -152,7 +150,7 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     ),
     "night": (
         "night-time setting",
-        "night nighttime midnight neon moonlit moonlight moon nocturnal nightlife noir evening after-dark",
+        "night nighttime midnight neon moonlit moonlight moon nocturnal nightlife noir after-dark",
     ),
     "dark": ("darker mood", "dark darker darken darkest dim dimmer shadow shadowy noir low-key gloomy blackout"),
     "golden": (
@@ -164,7 +162,8 @@ CONCEPTS: dict[str, tuple[str, str]] = {
         "warm warmer amber orange peach lemon honey heat summer sunny sun sunlight sunset sunrise dusk golden "
         "glow glowy glowing cozy cosy candle candlelit flare",
     ),
-    "cool": ("cool tones", "cool cooler cold colder icy teal steel silver frost"),
+    # "cool" alone means good more often than cold, so only "cool tones" and the like count.
+    "cool": ("cool tones", "cool-tones cool-toned cooler cold colder icy teal steel silver frost"),
     "fog": ("haze", "fog foggy mist misty haze hazy smoke smoky overcast cloudy"),
     "snow": ("snow", "snow snowy winter ice icy frost frosty blizzard glacier ski skier snowboard"),
     "bright": ("bright, airy light", "bright brighter airy daylight sunny overexposed high-key pastel luminous"),
@@ -188,7 +187,7 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     "product": (
         "product focus",
         "product packshot packaging showcase showcasing commercial advert | sneaker trainer shoe bottle perfume "
-        "watch handbag bag jewelry jewellery phone gadget headphone cosmetic lipstick footwear",
+        "wristwatch handbag bag jewelry jewellery phone gadget headphone cosmetic lipstick footwear",
     ),
     "portrait": (
         "portrait",
@@ -204,7 +203,7 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     "nature": (
         "natural setting",
         "forest woods woodland tree jungle garden flower floral bloom blossom botanical plant leaf foliage meadow "
-        "field nature greenery moss petal",
+        "nature greenery moss petal",
     ),
     "interior": (
         "interior",
@@ -218,16 +217,18 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     ),
     "futuristic": (
         "futuristic feel",
-        "futuristic future sci-fi scifi cyberpunk robot space alien chrome metallic 2049 hologram spaceship",
+        "futuristic future sci-fi scifi cyberpunk robot outer-space astronaut galaxy alien chrome metallic 2049 "
+        "hologram spaceship",
     ),
     "sport": (
         "sport",
-        "sport athlete basketball football soccer boxing boxer skate skateboard ski snowboard gym fitness workout",
+        "sport athlete basketball football soccer boxer skate skateboard ski snowboard gym fitness workout | "
+        "snowboarder skier surfer skater climber runner cyclist",
     ),
     "vehicle": ("vehicle", "car vehicle driving drive racing motorcycle motorbike bike highway truck"),
     "music": (
         "music-video energy",
-        "music music-video dance dancing dancer concert rapper rap hip-hop jazz blues singer stage club party dj",
+        "music music-video dance dancing dancer concert rapper rap hip-hop jazz singer stage club party dj",
     ),
     "food": ("food", "food eating dish meal restaurant dessert coffee drink cocktail bar chef"),
     "animal": ("animal", "animal cat dog bird horse wolf lion tiger creature pet wildlife animalistic fox"),
@@ -261,7 +262,7 @@ CONCEPTS: dict[str, tuple[str, str]] = {
         "energetic energy dynamic action fast quickly rapid rapidly speed intense chase hype punchy thrilling "
         "adrenaline explosive",
     ),
-    "romantic": ("romance", "romantic romance love kiss wedding intimate tender"),
+    "romantic": ("romance", "romantic romance kiss wedding intimate tender"),
     "playful": ("playful tone", "playful fun cute quirky funny"),
     "horror": ("eerie tone", "horror scary creepy eerie haunting spooky sinister nightmare gothic"),
     "retro": (
@@ -287,10 +288,14 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     "render3d": ("3D look", "3d render rendered cgi octane blender"),
     "art": ("artistic angle", "art artwork artistic gallery museum collage mixed-media"),
     "text": ("text and layout", "text typography poster logo lettering sign title headline label caption quote"),
-    "vertical": ("vertical format", "vertical story stories reel tiktok shorts phone-wallpaper"),
+    "graphic": (
+        "graphic design",
+        "logo poster flyer banner typography lettering infographic album-cover book-cover thumbnail",
+    ),
+    "vertical": ("vertical format", "vertical instagram-story reel tiktok phone-wallpaper"),
     "square": ("square format", "square instagram avatar profile icon"),
     # framing and camera
-    "closeup": ("close-up framing", "close-up closeup macro detail tight"),
+    "closeup": ("close-up framing", "close-up closeup macro"),
     "aerial": ("aerial view", "aerial drone bird's-eye overhead top-down flyover fpv"),
     "wide": ("wide view", "wide wide-angle fisheye establishing"),
     "rotation": (
@@ -330,20 +335,30 @@ def _build_changes() -> dict[str, str]:
 
 
 # Pairs in which a trigger word means something else: a golden retriever is not golden hour.
-FALSE_FRIENDS = frozenset({"golden retriever", "golden gate", "golden globe", "first person", "sports car"})
+FALSE_FRIENDS = frozenset(
+    {"golden retriever", "golden gate", "golden globe", "first person", "sports car", "phone wallpaper", "slow motion"}
+)
 # The medium decides a look more than anything else in a request.
 EMPHASIS = {"painting": 1.5, "illustration": 1.5, "anime": 1.5, "render3d": 1.5}
 # Concepts that bring others along at a lower weight: a product shot wants a clean, premium look.
 IMPLIED = {
     "product": {"studio": 0.8, "minimal": 0.8, "luxury": 0.5},
     "portrait": {"realistic": 0.4},
+    "graphic": {"text": 1.0},
 }
 # Entries that put something specific in the frame (a skier, a car chase, a fish, flames) suit only the requests
 # that ask for it; elsewhere they count for less.
-IMPOSING = ("sport", "vehicle", "fire", "animal", "water", "music", "transform", "horror")
+IMPOSING = ("sport", "vehicle", "fire", "animal", "water", "desert", "music", "transform", "horror")
 # A text-to-video clip or a product shot has no person unless the words bring one; a photo to animate usually has.
 IMPOSING_WITHOUT_PEOPLE = ("portrait",)
 IMPOSING_PENALTY = 0.25
+# What is in the frame says less about a motion (the camera's move matters) or a poster (its design does) than
+# about a photographic style, so those matches count for less.
+SUBJECT_CONCEPTS = frozenset(
+    """product portrait landscape urban beach water nature interior desert food animal vehicle sport fashion travel
+    fantasy futuristic""".split()
+)
+SUBJECT_MATCH_WEIGHT = 0.6
 # A calm request is poorly served by a frantic move, and the other way round.
 OPPOSITE_MOODS = {"calm": "energetic", "energetic": "calm"}
 
@@ -360,7 +375,8 @@ NOT_SUBJECT = (
 GENERIC = (STOPWORDS | GREETINGS | INSTRUCTIONS | BACK_REFERENCES | IMAGE_WORDS | CHANGE_WORDS) | _stem_set(
     """video clip animate animation animated footage reel gif trailer motion moving move perfect ideal great
     creating adding effect feel feels vibe vibes look looks style moment moments visual visuals scene scenes
-    subject camera shot shots frame frames view make made full every everything"""
+    subject camera shot shots frame frames view make made full every everything watch watching wear wearing hold
+    holding stand standing"""
 )
 
 
@@ -370,12 +386,12 @@ def _terms(text: str, for_request: bool = False) -> dict[str, str]:
     words = _words(text)
     terms: dict[str, str] = {}
     for i, (stem, surface) in enumerate(words):
-        if i + 1 < len(words) and f"{surface} {words[i + 1][1]}" in FALSE_FRIENDS:
-            continue
         if i + 1 < len(words):
             pair = f"{stem} {words[i + 1][0]}"
             for concept in triggers.get(pair, ()):
                 terms.setdefault(f"#{concept}", f"{surface} {words[i + 1][1]}")
+            if f"{surface} {words[i + 1][1]}" in FALSE_FRIENDS:
+                continue
         for concept in triggers.get(stem, ()):
             terms.setdefault(f"#{concept}", surface)
         if stem not in GENERIC and (len(stem) > 2 or stem.isdigit()):
@@ -389,13 +405,11 @@ def _changes(words: list[tuple[str, str]]) -> list[str]:
     return list(dict.fromkeys(CHANGE_TRIGGERS[key] for key in keys if key in CHANGE_TRIGGERS))
 
 
-# ---------------------------------------------------------------------------------------------------
-# Reading the request
-# ---------------------------------------------------------------------------------------------------
+# Reading the request.
 
 _MEDIUM_NOUNS = (
-    r"image|picture|pic|photo|photograph|shot|video|clip|animation|illustration|drawing|painting|render|poster"
-    r"|wallpaper|portrait|scene|version|gif|reel|sketch|artwork|close-up|closeup|macro"
+    r"image|picture|pic|photo|photograph|shot|video|clip|animation|illustration|drawing|painting|render|portrait"
+    r"|scene|version|gif|reel|sketch|artwork|close-up|closeup|macro|timelapse|time-lapse|hyperlapse"
 )
 _MEDIUM_ADJECTIVES = (
     r"short|quick|new|simple|beautiful|cinematic|realistic|photorealistic|detailed|nice|cool|vertical|square|wide"
@@ -426,8 +440,9 @@ _TRAILING = [
     re.compile(p, re.IGNORECASE)
     for p in (
         r"[\s,]*\b(please|thanks|thank you)[\s.!?]*$",
-        r"(\s*,\s*|\s+in\s+)(vertical|horizontal|square|portrait|landscape|widescreen)( format| orientation)?"
-        r"[\s.!?]*$",
+        r"(\s*,\s*|\s+in\s+|\s+as\s+an?\s+)((vertical|horizontal|square|portrait|landscape|widescreen|phone"
+        r"|desktop|mobile|instagram|tiktok)\s*)+(format|orientation|wallpaper|background|story|post|reel)?[\s.!?]*$",
+        r"\s*,\s*(in\s+)?(slow[\s-]?motion|slowmo|time-?lapse|hyperlapse)[\s.!?]*$",
         r"(\s*,\s*|\s+in\s+)(4k|8k|hd|16:9|9:16|1:1|4:5|3:4)[\s.!?]*$",
         r"\s*,\s*(cinematic|photorealistic|realistic|hyperrealistic|detailed|highly detailed|ultra detailed)[\s.!?]*$",
         r"\s*,\s*(an?\s+)?(product|studio|fashion|editorial|close-up|wide)?\s*(shot|photo|photograph|image|picture|render"
@@ -501,14 +516,12 @@ def _read_message(text: str) -> _Message:
 
 @dataclass(frozen=True)
 class _Request:
-    text: str
     subject: str | None
     follows_up: bool
     kind: str
     weights: dict[str, float]
     surfaces: dict[str, str]
     changes: list[str]
-    has_image: bool
     # Terms added as priors rather than read from the words; a reason never cites them.
     implicit: frozenset[str]
     # The newest message when it adjusts an earlier idea ("make it darker"), for the reply to acknowledge.
@@ -575,23 +588,19 @@ def _read_request(text: str, has_image: bool, history: list[str]) -> tuple[_Requ
     adjusts = follows_up and current is not thread[0] and current not in merged
     adjustment = current.text if adjusts and (_terms(current.text, for_request=True) or _changes(current.words)) else ""
     request = _Request(
-        text=current.text,
         subject=subject,
         follows_up=follows_up,
         kind=kind,
         weights=weights,
         surfaces=surfaces,
         changes=changes,
-        has_image=has_image,
         implicit=implicit,
         adjustment=adjustment,
     )
     return request, current
 
 
-# ---------------------------------------------------------------------------------------------------
-# Matching the catalogue
-# ---------------------------------------------------------------------------------------------------
+# Matching the catalogue.
 
 
 @dataclass(frozen=True)
@@ -704,9 +713,7 @@ def _pick_entries(
     return picks
 
 
-# ---------------------------------------------------------------------------------------------------
-# Choosing models
-# ---------------------------------------------------------------------------------------------------
+# Choosing models.
 
 # What each model is especially good at, as concepts of the table above. Unknown models simply have none.
 MODEL_STRENGTHS: dict[str, tuple[str, ...]] = {
@@ -736,9 +743,7 @@ def _rank_models(kind: str, weights: dict[str, float]) -> list[GenerationModel]:
     return sorted(models, key=lambda m: (not _takes_catalogue(m, kind), -strength(m), order[m.key]))
 
 
-# ---------------------------------------------------------------------------------------------------
-# Writing the prompt
-# ---------------------------------------------------------------------------------------------------
+# Writing the prompt.
 
 SCENES = ("product", "landscape", "urban", "beach", "nature", "interior", "fantasy", "portrait")
 SCENE_ALIASES = {"desert": "landscape", "snow": "landscape", "water": "beach"}
@@ -776,6 +781,10 @@ SETTINGS = {
     "generic": (
         "The setting is built around the subject, with a readable foreground, middle ground and background "
         "that support it rather than compete with it."
+    ),
+    "graphic": (
+        "The layout sits on a clear grid, with one focal element, a strong typographic hierarchy and generous "
+        "negative space."
     ),
 }
 
@@ -838,6 +847,11 @@ COMPOSITIONS = {
         "Move closer on an 85mm lens, isolating the subject against a soft, uncluttered background.",
         "Shoot from a low angle on a 24mm lens for a bolder, more graphic composition with strong diagonals.",
     ),
+    "graphic": (
+        "Centre the main mark with balanced margins on every side, so it reads at a glance even at small sizes.",
+        "Set the composition on a strong diagonal, with the title running large across the upper third.",
+        "Stack the elements in a clear vertical order, image above and type anchored firmly to the bottom edge.",
+    ),
     "closeup": (
         "Move in close on a 100mm macro lens at f/4, filling the frame with the subject's finest detail.",
         "Go for a tight close-up on an 85mm lens at f/2, one detail tack-sharp and the rest melting into soft bokeh.",
@@ -885,6 +899,9 @@ TEXTURES = {
     "generic": "Render fine, believable texture with crisp detail on the subject, subtle grain and no oversharpening.",
 }
 MEDIUM_TEXTURES = {
+    "graphic": (
+        "Keep every edge crisp and vector-clean, with precise kerning, even stroke weights and no stray artefacts."
+    ),
     "painting": (
         "Let the brushwork show: visible strokes, layered pigment and the faint texture of canvas under the paint."
     ),
@@ -898,6 +915,7 @@ MEDIUM_TEXTURES = {
     ),
 }
 OPENINGS = {
+    "graphic": "{subject}, designed as a finished piece of graphic design.",
     "photo": "{subject}, captured as a finished, high-end photograph.",
     "painting": "{subject}, painted as a finished work of fine art.",
     "illustration": "{subject}, drawn as a detailed, finished illustration.",
@@ -925,6 +943,10 @@ SCENE_ACTIONS = {
     "generic": "The scene carries gentle, natural motion so the shot feels alive rather than frozen.",
 }
 
+GRAPHIC_LIGHT = (
+    "Colour and contrast do the work of light: flat or gently graded fills, and one accent colour that pulls the "
+    "eye to the focal point."
+)
 LIGHTS = ("night", "golden", "studio", "fog", "flash", "dark", "bright")
 LIGHT_SENTENCES = {
     "night_city": (
@@ -1055,6 +1077,8 @@ CLOSINGS = {
         "hands or edges, and no text or watermarks added."
     ),
 }
+# A poster or a title card wants its lettering; every other image wants none.
+TEXT_CLOSING = "Leave clean space for the lettering and render any text crisply, legibly and spelled exactly as given."
 PACING = (
     f"Over about {NUMBERS[VIDEO_SECONDS]} seconds the move eases in, holds a steady speed through the middle and "
     "settles on a clean final frame, with no cuts."
@@ -1122,11 +1146,11 @@ def _mood(weights: dict[str, float], light: str, scene: str) -> str:
 
 
 def _art_medium(weights: dict[str, float]) -> str:
-    return _strongest(weights, ("painting", "illustration", "anime", "render3d")) or "photo"
+    return _strongest(weights, ("graphic", "painting", "illustration", "anime", "render3d")) or "photo"
 
 
 def _composition(weights: dict[str, float], scene: str, index: int) -> str:
-    framing = _strongest(weights, ("closeup", "aerial"))
+    framing = _strongest(weights, ("closeup", "aerial")) if scene != "graphic" else None
     options = COMPOSITIONS[framing or scene]
     return options[index % len(options)]
 
@@ -1185,9 +1209,11 @@ def _look_sentences(entry: _Entry, kind: str) -> str:
 def _fit(parts: list[tuple[int, str]]) -> str:
     """Join sentences into a prompt of MIN to MAX words: drop the least essential (highest rank) when too long,
     add general craft notes before the closing line when too short."""
-    parts = [(rank, text) for rank, text in parts if text]
-    seen: set[str] = set()
-    parts = [part for part in parts if not (part[1] in seen or seen.add(part[1]))]
+    unique: dict[str, int] = {}
+    for rank, text in parts:
+        if text and text not in unique:
+            unique[text] = rank
+    parts = [(rank, text) for text, rank in unique.items()]
 
     def count() -> int:
         return sum(len(text.split()) for _, text in parts)
@@ -1217,20 +1243,22 @@ def _image_prompt(request: _Request, pick: _Pick, index: int) -> str:
     scene = _scene(weights)
     light = _light(weights, scene)
     medium = _art_medium(weights)
+    # A poster or a logo is laid out rather than lit.
+    layout = "graphic" if medium == "graphic" else scene
     weather = [WEATHER[name] for name in ("rain", "snow", "fog") if f"#{name}" in weights and name != light]
     parts = [
         (0, OPENINGS[medium].format(subject=_capitalised(request.subject or "the subject"))),
-        (2, SETTINGS[scene]),
-        (1, _composition(weights, scene, index)),
-        (1, LIGHT_SENTENCES[light]),
-        *[(2, sentence) for sentence in weather],
+        (2, SETTINGS[layout]),
+        (1, _composition(weights, layout, index)),
+        (1, GRAPHIC_LIGHT if layout == "graphic" else LIGHT_SENTENCES[light]),
+        *[(2, sentence) for sentence in weather if layout != "graphic"],
         (2, _palette(weights, light)),
         (3, MEDIUM_TEXTURES.get(medium) or TEXTURES[scene]),
         (3, _mood(weights, light, scene)),
         (4, CINEMATIC_SENTENCES["image"] if "#cinematic" in weights else ""),
         (0, _look_sentences(pick.entry, TEXT_TO_IMAGE)),
         *_changes_sentences(request),
-        (4, "" if "#text" in weights else CLOSINGS[TEXT_TO_IMAGE]),
+        (4, TEXT_CLOSING if "#text" in weights else CLOSINGS[TEXT_TO_IMAGE]),
     ]
     return _fit(parts)
 
@@ -1300,9 +1328,7 @@ def _image_video_prompt(request: _Request, pick: _Pick, current: _Message) -> st
     return _fit(parts)
 
 
-# ---------------------------------------------------------------------------------------------------
-# Writing the reason and the reply
-# ---------------------------------------------------------------------------------------------------
+# Writing the reason and the reply.
 
 MODEL_REASONS = {
     "soul": "Higgsfield Soul applies the style natively, with fashion-grade photorealism.",
@@ -1349,8 +1375,11 @@ def _reason_words(pick: _Pick, request: _Request) -> str:
     concept it shares ("rotating move" for "spin" and "360 Orbit")."""
     entry_terms = pick.entry.name_terms | pick.entry.description_terms
     phrases: list[str] = []
-    for term in pick.matched:
-        if term in request.implicit or term == "#camera":
+    # The person's own words first; a concept they only implied ("minimal" for a product) when nothing else.
+    said = [term for term in pick.matched if term in request.surfaces]
+    implied = [term for term in pick.matched if term not in request.surfaces]
+    for term in said + implied:
+        if term in request.implicit or term == "#camera" or (phrases and term not in request.surfaces):
             continue
         surface = request.surfaces.get(term, "")
         literal = bool(surface) and all(stem in entry_terms for stem in _stems(surface))
@@ -1399,7 +1428,7 @@ def _reason(pick: _Pick, model: GenerationModel, request: _Request, index: int) 
     return f"{first} {_model_reason(model, request.kind)}"
 
 
-def _parameters(request: _Request, model: GenerationModel) -> dict:
+def _parameters(request: _Request) -> dict:
     weights = request.weights
     if "#vertical" in weights:
         aspect_ratio = "9:16"
@@ -1422,7 +1451,7 @@ def _parameters(request: _Request, model: GenerationModel) -> dict:
 def _short_subject(subject: str | None) -> str:
     if not subject or len(subject.split()) > 12:
         return "your idea"
-    return subject[0].lower() + subject[1:] if len(subject) > 1 and not subject[1].isupper() else subject
+    return _lowered(subject)
 
 
 def _introduction(request: _Request, picks: list[_Pick]) -> str:
@@ -1456,7 +1485,7 @@ def _question(current: _Message) -> str:
             f"{greeting}Could you attach the photo you'd like to animate? Or describe the scene in words and "
             "I'll suggest text-to-video options."
         )
-    if current.meaningful and current.follows_up:
+    if stems & (BACK_REFERENCES | CHANGE_WORDS | FOLLOW_UP_STARTERS):
         return (
             f"{greeting}What should I apply that to? Describe the image or video you have in mind, for example "
             "“a cinematic sunset over mountains”, and I'll suggest options."
@@ -1486,9 +1515,22 @@ def _empty_catalogue_reply(kind: str) -> Reply:
     return Reply(content_text=text, options=[], recommender=RECOMMENDER)
 
 
-# ---------------------------------------------------------------------------------------------------
-# The recommender
-# ---------------------------------------------------------------------------------------------------
+# The recommender.
+
+
+def _matching_weights(request: _Request) -> dict[str, float]:
+    if request.kind == TEXT_TO_IMAGE and _art_medium(request.weights) != "graphic":
+        return request.weights
+    return {
+        term: weight * (SUBJECT_MATCH_WEIGHT if term.removeprefix("#") in SUBJECT_CONCEPTS else 1.0)
+        for term, weight in request.weights.items()
+    }
+
+
+def _imposing(request: _Request) -> tuple[str, ...]:
+    without_people = request.kind == TEXT_TO_VIDEO or _scene(request.weights) == "product"
+    opposites = tuple(other for mood, other in OPPOSITE_MOODS.items() if f"#{mood}" in request.weights)
+    return IMPOSING + (IMPOSING_WITHOUT_PEOPLE if without_people else ()) + opposites
 
 
 def recommend(*, text: str, has_image: bool = False, history: list[str] | None = None) -> Reply:
@@ -1502,10 +1544,7 @@ def recommend(*, text: str, has_image: bool = False, history: list[str] | None =
     if not entries or not models:
         return _empty_catalogue_reply(request.kind)
 
-    without_people = request.kind == TEXT_TO_VIDEO or _scene(request.weights) == "product"
-    opposites = tuple(other for mood, other in OPPOSITE_MOODS.items() if f"#{mood}" in request.weights)
-    imposing = IMPOSING + (IMPOSING_WITHOUT_PEOPLE if without_people else ()) + opposites
-    picks = _pick_entries(entries, request.weights, OPTION_COUNT, imposing)
+    picks = _pick_entries(entries, _matching_weights(request), OPTION_COUNT, _imposing(request))
     if len(picks) == 1:
         # A catalogue of one: still offer a choice, the same look on a second model.
         picks = picks * 2
@@ -1528,7 +1567,7 @@ def recommend(*, text: str, has_image: bool = False, history: list[str] | None =
                 motion_id=None if is_style else pick.entry.id,
                 enhanced_prompt=prompt,
                 reason=_reason(pick, model, request, index),
-                parameters=_parameters(request, model),
+                parameters=_parameters(request),
             )
         )
     return Reply(content_text=_introduction(request, picks), options=options, recommender=RECOMMENDER)
