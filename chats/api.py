@@ -1,12 +1,16 @@
 """The chat endpoints of the JSON API: thin calls into selectors and services."""
 
+import asyncio
+import json
 import uuid
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.http import StreamingHttpResponse
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from . import selectors, services
+from . import replies, selectors, services
 from .schemas import (
     ChatEnvelope,
     ChatIn,
@@ -22,6 +26,8 @@ from .schemas import (
 )
 
 router = Router(tags=["chats"])
+
+KEEPALIVE_SECONDS = 15
 
 
 class ChatListQuery(Schema):
@@ -77,11 +83,76 @@ def message_list(request, chat_id: uuid.UUID, query: Query[MessageListQuery]):
     )
 
 
+def _wants_stream(request) -> bool:
+    return "text/event-stream" in request.headers.get("Accept", "")
+
+
+def _sse(event: str, data) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+def _message_json(request, message) -> dict:
+    return MessageOut.from_message(request, message).model_dump(mode="json")
+
+
+async def _reply_events(request, user_message, reply, task, events):
+    """Server-sent events of one reply: message, delta…, option…, then done or error."""
+    yield _sse(
+        "message",
+        {
+            "message": await sync_to_async(_message_json)(request, user_message),
+            "reply": await sync_to_async(_message_json)(request, reply),
+        },
+    )
+    while True:
+        try:
+            name, payload = await asyncio.wait_for(events.get(), timeout=KEEPALIVE_SECONDS)
+        except TimeoutError:
+            yield ": keep-alive\n\n"
+            continue
+        if name == "delta":
+            yield _sse("delta", {"text": payload})
+        elif name == "option":
+            yield _sse("option", OptionOut.from_option(request, payload).model_dump(mode="json"))
+        elif name == "done":
+            yield _sse("done", {"message": await sync_to_async(_message_json)(request, payload)})
+            return
+        elif name == "error":
+            message = await sync_to_async(_message_json)(request, payload)
+            yield _sse("error", {"detail": payload.error, "message": message})
+            return
+
+
+async def _reply_answer(request, user_message, reply, status: int):
+    task, events = replies.reply_launch(reply=reply, user_message=user_message)
+    if _wants_stream(request):
+        response = StreamingHttpResponse(
+            _reply_events(request, user_message, reply, task, events), content_type="text/event-stream"
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+    # The reply's task is shielded: a client that goes away does not stop it.
+    reply = await asyncio.shield(task)
+    return Status(status, MessageEnvelope(message=await sync_to_async(_message_json)(request, reply)))
+
+
 @router.post("/chats/{chat_id}/messages", response={201: MessageEnvelope})
-def message_create(request, chat_id: uuid.UUID, payload: MessageIn):
-    chat = selectors.chat_get(user=request.auth, chat_id=chat_id)
-    reply = services.message_post(chat=chat, text=payload.text, attachment_urls=payload.attachments)
-    return Status(201, MessageEnvelope(message=MessageOut.from_message(request, reply)))
+async def message_create(request, chat_id: uuid.UUID, payload: MessageIn):
+    """Post a message; answers 201 with the finished reply, or streams it with `Accept: text/event-stream`."""
+    chat = await sync_to_async(selectors.chat_get)(user=request.auth, chat_id=chat_id)
+    user_message, reply = await sync_to_async(services.message_post_begin)(
+        chat=chat, text=payload.text, attachment_urls=payload.attachments
+    )
+    return await _reply_answer(request, user_message, reply, 201)
+
+
+@router.post("/messages/{message_id}/retry", response={200: MessageEnvelope})
+async def message_retry(request, message_id: uuid.UUID):
+    """Write a failed reply again; answers like posting a message (200, or a stream)."""
+    reply = await sync_to_async(selectors.message_get)(user=request.auth, message_id=message_id)
+    user_message, reply = await sync_to_async(services.reply_retry_begin)(reply=reply)
+    return await _reply_answer(request, user_message, reply, 200)
 
 
 @router.get("/messages/{message_id}/options", response=list[OptionOut])

@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 
 class User(AbstractUser):
@@ -83,6 +84,24 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.author_type} #{self.position} in {self.chat_id}"
+
+    INTERRUPTED = "This reply was interrupted before it finished. Retry it."
+
+    @property
+    def is_stale(self) -> bool:
+        """A pending reply whose writer stopped touching it (a restart mid-reply)."""
+        if self.status != self.Status.PENDING or self.updated_at is None:
+            return False
+        age = (timezone.now() - self.updated_at).total_seconds()
+        return age > settings.RECOMMENDER_REPLY_STALE_SECONDS
+
+    @property
+    def display_status(self) -> str:
+        return self.Status.FAILED if self.is_stale else self.status
+
+    @property
+    def display_error(self) -> str:
+        return self.INTERRUPTED if self.is_stale else self.error
 
 
 class Option(models.Model):

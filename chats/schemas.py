@@ -121,8 +121,8 @@ class MessageOut(Schema):
             render_payload=message.render_payload,
             attachments=[AttachmentOut.from_attachment(request, a) for a in message.attachments.all()],
             created_at=message.created_at,
-            status=message.status,
-            error=message.error or None,
+            status=message.display_status,
+            error=message.display_error or None,
             recommender=message.recommender or None,
         )
 

@@ -6,6 +6,8 @@ from datetime import datetime
 from django.db.models import Prefetch, Q
 from django.http import Http404
 
+from recommender.types import Turn
+
 from .models import ApiToken, Attachment, Chat, Message, Option
 from .pagination import CursorError, Page, decode_cursor, encode_cursor
 
@@ -63,17 +65,17 @@ def message_list(*, chat: Chat, limit: int, after: str | None = None) -> Page:
     return Page(items=items, next_cursor=next_cursor, has_more=has_more)
 
 
-def message_history_texts(*, chat: Chat, before_position: int, limit: int = 10) -> list[str]:
-    """The person's earlier messages in this chat, oldest first, for follow-ups like "make it darker"."""
-    texts = (
-        Message.objects.filter(
-            chat=chat, author_type=Message.Author.USER, position__lt=before_position, content_text__isnull=False
-        )
+def message_history(*, chat_id, before_position: int, limit: int = 12) -> list[Turn]:
+    """Earlier turns of the chat, oldest first, for follow-ups like "make it darker"."""
+    rows = (
+        Message.objects.filter(chat_id=chat_id, position__lt=before_position, content_text__isnull=False)
         .exclude(content_text="")
+        .exclude(author_type=Message.Author.SYSTEM)
+        .exclude(status=Message.Status.FAILED)
         .order_by("-position")
-        .values_list("content_text", flat=True)[:limit]
+        .values_list("author_type", "content_text")[:limit]
     )
-    return list(reversed(texts))
+    return [Turn(role=author, text=text) for author, text in reversed(rows)]
 
 
 def option_list(*, message: Message) -> list[Option]:

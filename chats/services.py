@@ -5,13 +5,14 @@ import logging
 import secrets
 from urllib.parse import unquote, urlsplit
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from recommender.services import RecommenderError, reply_compose
+from recommender.services import recommender_name
 
 from . import selectors
 from .models import ApiToken, Attachment, Chat, Message, Option
@@ -75,12 +76,11 @@ def _attachments_resolve(*, owner, urls: list[str]) -> list[Attachment]:
     return found
 
 
-def message_post(*, chat: Chat, text: str | None, attachment_urls: list[str] | None = None) -> Message:
-    """Save the person's message, then the assistant's reply to it; return the reply.
+def message_post_begin(*, chat: Chat, text: str | None, attachment_urls: list[str] | None = None):
+    """Save the person's message and a pending reply to it; return both.
 
-    The two messages are saved first (pending reply included), so the conversation and its
-    counters are right even if the recommender fails; the reply is then filled in or marked
-    failed with a readable reason.
+    Both are saved before the recommender runs, so the conversation and its counters are
+    right even if the recommender fails; chats.replies then fills the reply in.
     """
     text = (text or "").strip()
     if len(text) > MESSAGE_MAX_LENGTH:
@@ -103,6 +103,7 @@ def message_post(*, chat: Chat, text: str | None, attachment_urls: list[str] | N
             position=locked.message_count + 2,
             author_type=Message.Author.ASSISTANT,
             status=Message.Status.PENDING,
+            recommender=recommender_name(),
         )
         changes = {
             "message_count": F("message_count") + 2,
@@ -115,54 +116,38 @@ def message_post(*, chat: Chat, text: str | None, attachment_urls: list[str] | N
         for attachment in attachments:
             attachment.chat, attachment.message = locked, user_message
             attachment.save(update_fields=["chat", "message"])
+    return user_message, reply
 
-    return message_reply_compose(reply=reply, user_message=user_message)
+
+def message_post(*, chat: Chat, text: str | None, attachment_urls: list[str] | None = None) -> Message:
+    """Post a message and wait for the finished reply (for callers outside an event loop)."""
+    from .replies import reply_run
+
+    user_message, reply = message_post_begin(chat=chat, text=text, attachment_urls=attachment_urls)
+    return async_to_sync(reply_run)(reply=reply, user_message=user_message)
 
 
-def message_reply_compose(*, reply: Message, user_message: Message) -> Message:
-    """Ask the recommender for the reply to `user_message` and save it into `reply`."""
-    history = selectors.message_history_texts(chat=reply.chat, before_position=user_message.position)
-    has_image = user_message.attachments.filter(kind=Attachment.Kind.IMAGE).exists()
-    try:
-        composed = reply_compose(text=user_message.content_text or "", has_image=has_image, history=history)
-    except RecommenderError as exc:
-        return message_reply_fail(reply=reply, reason=str(exc))
-    except Exception:
-        logger.exception("The recommender failed on message %s", user_message.pk)
-        return message_reply_fail(reply=reply, reason="The assistant could not answer this time. Please try again.")
-
+def reply_retry_begin(*, reply: Message) -> tuple[Message, Message]:
+    """Reset a failed (or interrupted) reply to pending; return the message it answers and the reply."""
     with transaction.atomic():
-        options = Option.objects.bulk_create(
-            [
-                Option(
-                    message=reply,
-                    position=index,
-                    kind=draft.kind,
-                    style_id=draft.style_id,
-                    motion_id=draft.motion_id,
-                    model_key=draft.model_key,
-                    enhanced_prompt=draft.enhanced_prompt,
-                    reason=draft.reason,
-                    parameters=draft.parameters,
-                )
-                for index, draft in enumerate(composed.options)
-            ]
-        )
-        reply.content_text = composed.content_text
-        reply.render_payload = render_payload_build(options=options)
-        reply.recommender = composed.recommender
-        reply.status = Message.Status.COMPLETE
+        reply = Message.objects.select_for_update().get(pk=reply.pk)
+        if reply.author_type != Message.Author.ASSISTANT:
+            raise ServiceError("Only the assistant's replies can be retried.")
+        if reply.display_status != Message.Status.FAILED:
+            raise ServiceError("Only a failed reply can be retried.")
+        user_message = Message.objects.filter(
+            chat_id=reply.chat_id, position__lt=reply.position, author_type=Message.Author.USER
+        ).order_by("-position").first()
+        if user_message is None:
+            raise ServiceError("There is no message for this reply to answer.")
+        reply.options.all().delete()
+        reply.status = Message.Status.PENDING
+        reply.content_text = None
+        reply.render_payload = None
         reply.error = ""
-        reply.save(update_fields=["content_text", "render_payload", "recommender", "status", "error", "updated_at"])
-    return reply
-
-
-def message_reply_fail(*, reply: Message, reason: str) -> Message:
-    reply.status = Message.Status.FAILED
-    reply.error = reason
-    reply.content_text = reason
-    reply.save(update_fields=["status", "error", "content_text", "updated_at"])
-    return reply
+        reply.recommender = recommender_name()
+        reply.save(update_fields=["status", "content_text", "render_payload", "error", "recommender", "updated_at"])
+    return user_message, reply
 
 
 def render_payload_build(*, options: list[Option]) -> list[dict]:

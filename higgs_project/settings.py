@@ -166,6 +166,19 @@ API_PAGE_MAX_LIMIT = env.int("API_PAGE_MAX_LIMIT", default=100)
 # Absolute URLs of media are built from this when set, else from the request's host.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
 
+# The recommender: the Claude agent when ANTHROPIC_API_KEY is set, the offline one otherwise.
+ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
+ANTHROPIC_MODEL = env.str("ANTHROPIC_MODEL", default="claude-haiku-5-5")
+ANTHROPIC_MAX_TOKENS = env.int("ANTHROPIC_MAX_TOKENS", default=4096)
+ANTHROPIC_TIMEOUT = env.float("ANTHROPIC_TIMEOUT", default=60.0)
+ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="")
+ANTHROPIC_MAX_RETRIES = env.int("ANTHROPIC_MAX_RETRIES", default=3)
+RECOMMENDER_MAX_TOOL_ROUNDS = env.int("RECOMMENDER_MAX_TOOL_ROUNDS", default=10)
+# Earlier turns of a chat sent with a new message, in tokens (about 4 characters each).
+RECOMMENDER_HISTORY_TOKENS = env.int("RECOMMENDER_HISTORY_TOKENS", default=1500)
+# A reply still pending after this many seconds was interrupted (a restart): it shows as failed.
+RECOMMENDER_REPLY_STALE_SECONDS = env.int("RECOMMENDER_REPLY_STALE_SECONDS", default=180)
+
 # Production safety: on whenever DEBUG is off.
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

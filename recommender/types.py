@@ -26,3 +26,25 @@ class Reply:
     options: list[OptionDraft]
     # Which recommender wrote it: "offline" or "claude".
     recommender: str
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier turn of the chat, as context for a follow-up ("make it darker")."""
+
+    role: str  # "user" or "assistant"
+    text: str
+
+
+class ReplySink:
+    """Receives a reply as it is written: text deltas, then each option once it is accepted."""
+
+    async def text(self, delta: str) -> None:
+        pass
+
+    async def option(self, draft: OptionDraft) -> None:
+        pass
+
+
+class RecommenderError(Exception):
+    """The recommender could not answer; the message is meant for the person."""
