@@ -101,3 +101,16 @@ def seed_catalogue(db):
 
     styles, motions = catalogue_read_dir(SEED_DIR)
     return catalogue_import(styles=styles, motions=motions)
+
+
+def parse_sse(body: str) -> list[tuple[str, dict]]:
+    """Server-sent events as (event, data) pairs; comments (keep-alives) are skipped."""
+    events = []
+    for block in body.split("\n\n"):
+        lines = [line for line in block.splitlines() if line and not line.startswith(":")]
+        if not lines:
+            continue
+        name = next((line[7:] for line in lines if line.startswith("event: ")), "message")
+        data = "\n".join(line[6:] for line in lines if line.startswith("data: "))
+        events.append((name, json.loads(data)))
+    return events

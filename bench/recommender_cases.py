@@ -44,7 +44,9 @@ CASES: list[Case] = [
         "Movie",
         "Realistic",
     ),
-    image("misty forest at dawn, quiet and moody", "Foggy Morning", "Clouded Dream", "Fairycore", "Rainy Day", "Tumblr"),
+    image(
+        "misty forest at dawn, quiet and moody", "Foggy Morning", "Clouded Dream", "Fairycore", "Rainy Day", "Tumblr"
+    ),
     image(
         "something dreamy and soft with clouds",
         "Clouded Dream",
@@ -162,9 +164,7 @@ CASES: list[Case] = [
         "General",
     ),
     # Food and drink.
-    image(
-        "a bowl of ramen steaming on a wooden table", "Eating Food", "Japandi", "Realistic", "iPhone", "General"
-    ),
+    image("a bowl of ramen steaming on a wooden table", "Eating Food", "Japandi", "Realistic", "iPhone", "General"),
     image(
         "me eating pizza on the street, candid like a friend took it",
         "Eating Food",
@@ -194,10 +194,10 @@ CASES: list[Case] = [
         "Through The Glass",
         "Geominimal",
     ),
+    image("a cat asleep on a bookshelf in a cozy library", "Library", "Japandi", "Realistic", "General", "iPhone"),
     image(
-        "a cat asleep on a bookshelf in a cozy library", "Library", "Japandi", "Realistic", "General", "iPhone"
+        "spa day at home with candles and skincare", "Selfcare", "Japandi", "Quiet luxury", "Glazed doll skin makeup"
     ),
-    image("spa day at home with candles and skincare", "Selfcare", "Japandi", "Quiet luxury", "Glazed doll skin makeup"),
     # Night, neon and rain.
     image(
         "neon lit street in the rain at midnight, cyberpunk",
@@ -290,9 +290,7 @@ CASES: list[Case] = [
     image(
         "surreal photo of a giant handbag next to a tiny person", "Giant Accessory", "Help It's Too Big", "Giant People"
     ),
-    image(
-        "anime girl on a train platform at dusk, ghibli vibes", "Artwork", "Mixed Media", "Clouded Dream", "Subway"
-    ),
+    image("anime girl on a train platform at dusk, ghibli vibes", "Artwork", "Mixed Media", "Clouded Dream", "Subway"),
     image(
         "collage poster with torn paper and paint for an art zine",
         "Mixed Media",
@@ -312,7 +310,13 @@ CASES: list[Case] = [
     ),
     # Horror and eerie.
     image(
-        "creepy abandoned hallway, horror movie vibe", "hallway noir", "CCTV", "Invertethereal", "7\\", "Creatures", "Movie"
+        "creepy abandoned hallway, horror movie vibe",
+        "hallway noir",
+        "CCTV",
+        "Invertethereal",
+        "7\\",
+        "Creatures",
+        "Movie",
     ),
     image(
         "eerie ghost girl with inverted colours, unsettling",
@@ -513,7 +517,11 @@ CASES: list[Case] = [
         "Head Tracking",
     ),
     video(
-        "celebrity arriving on the red carpet with cameras flashing, video", "Paparazzi", "Glam", "Catwalk", "Crane Down"
+        "celebrity arriving on the red carpet with cameras flashing, video",
+        "Paparazzi",
+        "Glam",
+        "Catwalk",
+        "Crane Down",
     ),
     video(
         "rap music video, low angles, lots of swagger",

@@ -41,8 +41,7 @@ def evaluate(recommend_fn: Callable) -> tuple[int, int, list[Row]]:
     from recommender.models import Motion, Style
 
     names = {
-        kind: dict(model.objects.values_list("id", "name"))
-        for kind, model in (("style", Style), ("motion", Motion))
+        kind: dict(model.objects.values_list("id", "name")) for kind, model in (("style", Style), ("motion", Motion))
     }
     known = {kind: {_normal(name) for name in by_id.values()} for kind, by_id in names.items()}
     for case in CASES:

@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from ninja import Query, Router, Schema, Status
+from ninja.responses import NinjaJSONEncoder
 from pydantic import Field
 
 from . import replies, selectors, services
@@ -88,22 +89,17 @@ def _wants_stream(request) -> bool:
 
 
 def _sse(event: str, data) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+    # The same encoder as the JSON answers, so that a streamed message equals a listed one.
+    return f"event: {event}\ndata: {json.dumps(data, cls=NinjaJSONEncoder)}\n\n"
 
 
 def _message_json(request, message) -> dict:
-    return MessageOut.from_message(request, message).model_dump(mode="json")
+    return MessageOut.from_message(request, message).model_dump()
 
 
-async def _reply_events(request, user_message, reply, task, events):
+async def _reply_events(request, started: dict, events):
     """Server-sent events of one reply: message, delta…, option…, then done or error."""
-    yield _sse(
-        "message",
-        {
-            "message": await sync_to_async(_message_json)(request, user_message),
-            "reply": await sync_to_async(_message_json)(request, reply),
-        },
-    )
+    yield _sse("message", started)
     while True:
         try:
             name, payload = await asyncio.wait_for(events.get(), timeout=KEEPALIVE_SECONDS)
@@ -113,7 +109,7 @@ async def _reply_events(request, user_message, reply, task, events):
         if name == "delta":
             yield _sse("delta", {"text": payload})
         elif name == "option":
-            yield _sse("option", OptionOut.from_option(request, payload).model_dump(mode="json"))
+            yield _sse("option", OptionOut.from_option(request, payload).model_dump())
         elif name == "done":
             yield _sse("done", {"message": await sync_to_async(_message_json)(request, payload)})
             return
@@ -124,14 +120,17 @@ async def _reply_events(request, user_message, reply, task, events):
 
 
 async def _reply_answer(request, user_message, reply, status: int):
-    task, events = replies.reply_launch(reply=reply, user_message=user_message)
     if _wants_stream(request):
-        response = StreamingHttpResponse(
-            _reply_events(request, user_message, reply, task, events), content_type="text/event-stream"
-        )
+        started = {
+            "message": await sync_to_async(_message_json)(request, user_message),
+            "reply": await sync_to_async(_message_json)(request, reply),
+        }
+        _task, events = replies.reply_launch(reply=reply, user_message=user_message)
+        response = StreamingHttpResponse(_reply_events(request, started, events), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
+    task, _events = replies.reply_launch(reply=reply, user_message=user_message)
     # The reply's task is shielded: a client that goes away does not stop it.
     reply = await asyncio.shield(task)
     return Status(status, MessageEnvelope(message=await sync_to_async(_message_json)(request, reply)))

@@ -135,9 +135,11 @@ def reply_retry_begin(*, reply: Message) -> tuple[Message, Message]:
             raise ServiceError("Only the assistant's replies can be retried.")
         if reply.display_status != Message.Status.FAILED:
             raise ServiceError("Only a failed reply can be retried.")
-        user_message = Message.objects.filter(
-            chat_id=reply.chat_id, position__lt=reply.position, author_type=Message.Author.USER
-        ).order_by("-position").first()
+        user_message = (
+            Message.objects.filter(chat_id=reply.chat_id, position__lt=reply.position, author_type=Message.Author.USER)
+            .order_by("-position")
+            .first()
+        )
         if user_message is None:
             raise ServiceError("There is no message for this reply to answer.")
         reply.options.all().delete()

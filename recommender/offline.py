@@ -7,9 +7,10 @@ nothing depends on the order of a set).
 
 import math
 import re
+import unicodedata
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from generation.model_list import IMAGE_TO_VIDEO, TEXT_TO_IMAGE, TEXT_TO_VIDEO, GenerationModel, models_for_kind
 from recommender.models import Motion, Style
@@ -43,7 +44,7 @@ _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
 def _stem(word: str) -> str:
-    """A light stemmer: enough that rain/raining, sneaker/sneakers and spin/spinning meet."""
+    """A light stemmer: enough that rain/raining, sneaker/sneakers, spin/spinning and levitate/levitation meet."""
     w = word
     if len(w) > 4 and w.endswith("ies"):
         w = w[:-3] + "y"
@@ -51,7 +52,9 @@ def _stem(word: str) -> str:
         w = w[:-2]
     elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
         w = w[:-1]
-    if len(w) > 5 and w.endswith("ing"):
+    if len(w) > 7 and w.endswith("ation"):
+        w = w[:-5] + "at"
+    elif len(w) > 5 and w.endswith("ing"):
         w = _undouble(w[:-3])
     elif len(w) > 4 and w.endswith("ed") and not w.endswith("eed"):
         w = _undouble(w[:-2])
@@ -69,6 +72,8 @@ def _undouble(w: str) -> str:
 def _words(text: str) -> list[tuple[str, str]]:
     """(stem, the word as written), in order."""
     text = text.casefold().replace("’", "'").replace("‘", "'")
+    # "café" and "cafe" are one word.
+    text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     found = []
     for raw in _WORD_RE.findall(text):
         surface = raw.split("'")[0]
@@ -107,7 +112,7 @@ BACK_REFERENCES = _stem_set("it this same again instead them")
 VIDEO_WORDS = _stem_set(
     """video clip animate animation animated motion moving move orbit spin spinning rotate rotating fly flying
     flythrough flyover pan panning zoom zooming dolly timelapse hyperlapse footage reel gif trailer cinemagraph
-    turntable"""
+    turntable slowmo slomo"""
 )
 IMAGE_WORDS = _stem_set(
     "image picture pic photo photograph still poster wallpaper illustration painting drawing render"
@@ -226,12 +231,19 @@ CONCEPTS: dict[str, tuple[str, str]] = {
         "snowboarder skier surfer skater climber runner cyclist",
     ),
     "vehicle": ("vehicle", "car vehicle driving drive racing motorcycle motorbike bike highway truck"),
+    # A catalogue entry that is "not staged" has nothing to do with a concert stage.
     "music": (
         "music-video energy",
-        "music music-video dance dancing dancer concert rapper rap hip-hop jazz singer stage club party dj",
+        "music music-video dance dancing dancer concert rapper rap hip-hop jazz singer club party dj | stage",
     ),
-    "food": ("food", "food eating dish meal restaurant dessert coffee drink cocktail bar chef"),
-    "animal": ("animal", "animal cat dog bird horse wolf lion tiger creature pet wildlife animalistic fox"),
+    "food": (
+        "food",
+        "food eating dish meal restaurant dessert coffee drink cocktail bar chef | breakfast brunch lunch dinner "
+        "snack ramen noodle soup pizza burger sushi pasta salad steak taco dumpling curry cake pastry bakery bread "
+        "croissant fruit chocolate wine latte espresso",
+    ),
+    # "Animalistic" describes a person with an animal's traits, not an animal in the frame.
+    "animal": ("animal", "animal cat dog bird horse wolf lion tiger creature pet wildlife fox"),
     "travel": ("travel feel", "travel airport vacation holiday trip journey terminal plane"),
     "fashion": (
         "fashion angle",
@@ -271,6 +283,10 @@ CONCEPTS: dict[str, tuple[str, str]] = {
         "throwback camcorder",
     ),
     "glitch": ("glitch look", "glitch glitchy pixel pixelated datamosh distortion"),
+    "surveillance": (
+        "surveillance-camera look",
+        "cctv surveillance security-camera security-cam security-footage webcam doorbell-cam bodycam dashcam",
+    ),
     "minimal": ("clean, minimal look", "minimal minimalist minimalism clean simple sleek geometric uncluttered"),
     "vivid": ("vivid colour", "vivid vibrant colorful colourful saturated bold rainbow"),
     "drama": ("drama", "dramatic drama contrast high-contrast"),
@@ -284,8 +300,8 @@ CONCEPTS: dict[str, tuple[str, str]] = {
         "painting painted oil watercolor watercolour acrylic gouache painterly brushstroke | canvas",
     ),
     "illustration": ("illustrated look", "illustration illustrated drawing drawn sketch cartoon comic vector"),
-    "anime": ("anime look", "anime manga"),
-    "render3d": ("3D look", "3d render rendered cgi octane blender"),
+    "anime": ("anime look", "anime manga | ghibli"),
+    "render3d": ("3D look", "3d render rendered cgi octane blender | pixar"),
     "art": ("artistic angle", "art artwork artistic gallery museum collage mixed-media"),
     "text": ("text and layout", "text typography poster logo lettering sign title headline label caption quote"),
     "graphic": (
@@ -297,7 +313,7 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     # framing and camera
     "closeup": ("close-up framing", "close-up closeup macro"),
     "aerial": ("aerial view", "aerial drone bird's-eye overhead top-down flyover fpv"),
-    "wide": ("wide view", "wide wide-angle fisheye establishing"),
+    "wide": ("wide view", "wide wide-angle fisheye fish-eye establishing"),
     "rotation": (
         "rotating move",
         "spin spinning rotate rotation rotating turntable around orbit orbiting circle circling 360 revolve twirl",
@@ -307,13 +323,15 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     "pull": ("pull-back reveal", "pull away reveal retreat zoom-out dolly-out pull-back"),
     "flying": ("flying move", "fly flying soar soaring glide gliding drone flythrough"),
     "handheld": ("handheld feel", "handheld shaky vlog"),
-    "slowmo": ("slow motion", "slow-motion slowmo bullet-time"),
+    "slowmo": ("slow motion", "slow-motion slow-mo slo-mo slowmo slomo bullet-time"),
     "timelapse": ("time-lapse", "timelapse time-lapse hyperlapse"),
     "transform": (
         "transformation",
         "transform transformation morph morphing metamorphosis disintegrate",
     ),
     "quick": ("quick turnaround", "quick draft preview cheap rough"),
+    # The catalogue's all-rounders: the broad picks when nothing matches more closely.
+    "allpurpose": ("versatile look", "general versatile all-purpose go-to everyday"),
     # How a motion describes itself when it is a real camera move rather than an effect.
     "camera": ("camera move", "camera dolly crane jib pan tilt zoom orbit arc tracking track follows drone fpv"),
 }
@@ -336,22 +354,44 @@ def _build_changes() -> dict[str, str]:
 
 # Pairs in which a trigger word means something else: a golden retriever is not golden hour.
 FALSE_FRIENDS = frozenset(
-    {"golden retriever", "golden gate", "golden globe", "first person", "sports car", "phone wallpaper", "slow motion"}
+    {
+        "golden retriever",
+        "golden gate",
+        "golden globe",
+        "first person",
+        "sports car",
+        "phone wallpaper",
+        "slow motion",
+        "slow mo",
+        "slo mo",
+        "fish eye",
+    }
 )
 # The medium decides a look more than anything else in a request.
 EMPHASIS = {"painting": 1.5, "illustration": 1.5, "anime": 1.5, "render3d": 1.5}
 # Concepts that bring others along at a lower weight: a product shot wants a clean, premium look.
 IMPLIED = {
     "product": {"studio": 0.8, "minimal": 0.8, "luxury": 0.5},
+    # A drawn or painted medium the catalogue lacks is better served by its nearest kin than by a photo look.
+    "anime": {"illustration": 0.8},
+    "render3d": {"illustration": 0.5},
+    "illustration": {"painting": 0.6, "art": 0.6},
+    "painting": {"art": 0.6},
     "portrait": {"realistic": 0.4},
     "graphic": {"text": 1.0},
 }
-# Entries that put something specific in the frame (a skier, a car chase, a fish, flames) suit only the requests
+# Entries that put something specific in the frame (a skier, a car chase, a beach, flames) suit only the requests
 # that ask for it; elsewhere they count for less.
-IMPOSING = ("sport", "vehicle", "fire", "animal", "water", "desert", "music", "transform", "horror")
+IMPOSING = ("sport", "vehicle", "fire", "animal", "water", "desert", "music", "transform", "horror", "beach")
 # A text-to-video clip or a product shot has no person unless the words bring one; a photo to animate usually has.
 IMPOSING_WITHOUT_PEOPLE = ("portrait",)
+# Concepts that bring people into the frame without naming them: a dunk has a player, a runway a model.
+PEOPLE_CONCEPTS = ("portrait", "sport", "music", "fashion", "romantic")
 IMPOSING_PENALTY = 0.25
+# How much a photo leans toward realistic looks when its words name no look: enough to break ties, no more.
+PHOTO_REALISM_PRIOR = 0.3
+# A request word this long that the catalogue does not use may be a misspelt name ("tumbler" for "Tumblr").
+RESPELL_MIN_LENGTH = 6
 # What is in the frame says less about a motion (the camera's move matters) or a poster (its design does) than
 # about a photographic style, so those matches count for less.
 SUBJECT_CONCEPTS = frozenset(
@@ -376,7 +416,7 @@ GENERIC = (STOPWORDS | GREETINGS | INSTRUCTIONS | BACK_REFERENCES | IMAGE_WORDS 
     """video clip animate animation animated footage reel gif trailer motion moving move perfect ideal great
     creating adding effect feel feels vibe vibes look looks style moment moments visual visuals scene scenes
     subject camera shot shots frame frames view make made full every everything watch watching wear wearing hold
-    holding stand standing"""
+    holding stand standing day days time"""
 )
 
 
@@ -396,6 +436,9 @@ def _terms(text: str, for_request: bool = False) -> dict[str, str]:
             terms.setdefault(f"#{concept}", surface)
         if stem not in GENERIC and (len(stem) > 2 or stem.isdigit()):
             terms.setdefault(stem, surface)
+    becoming = _BECOMING.search(text) if for_request else None
+    if becoming:
+        terms.setdefault("#transform", becoming.group(0).strip())
     return terms
 
 
@@ -410,6 +453,12 @@ def _changes(words: list[tuple[str, str]]) -> list[str]:
 _MEDIUM_NOUNS = (
     r"image|picture|pic|photo|photograph|shot|video|clip|animation|illustration|drawing|painting|render|portrait"
     r"|scene|version|gif|reel|sketch|artwork|close-up|closeup|macro|timelapse|time-lapse|hyperlapse"
+)
+# "Turn him into stone" asks for a transformation; "turn it into a video" only for another medium.
+_BECOMING = re.compile(
+    r"\b(turn|turns|turning|turned|transform\w*|morph\w*)\s+(\S+\s+){0,3}?into\s+"
+    rf"(?!((an?|the|some)\s+)?(\S+\s+){{0,2}}({_MEDIUM_NOUNS}|movie|film|poster|wallpaper|story|post)s?\b)",
+    re.IGNORECASE,
 )
 _MEDIUM_ADJECTIVES = (
     r"short|quick|new|simple|beautiful|cinematic|realistic|photorealistic|detailed|nice|cool|vertical|square|wide"
@@ -497,7 +546,7 @@ def _read_message(text: str) -> _Message:
         or (first in NOW_STARTERS and (second in PREPOSITION_STARTERS or second in CHANGE_WORDS))
     )
     pairs = {f"{a} {b}" for a, b in zip(stems, stems[1:], strict=False)}
-    if any(stem in VIDEO_WORDS for stem in stems) or pairs & {"music video", "slow motion"}:
+    if any(stem in VIDEO_WORDS for stem in stems) or pairs & {"music video", "slow motion", "slow mo", "slo mo"}:
         medium = "video"
     elif any(stem in IMAGE_WORDS for stem in stems):
         medium = "image"
@@ -581,6 +630,9 @@ def _read_request(text: str, has_image: bool, history: list[str]) -> tuple[_Requ
         priors["#camera"] = 0.6
         if kind == IMAGE_TO_VIDEO and not surfaces:
             priors.update({"#cinematic": 1.0, "#calm": 0.5})
+    elif _art_medium(weights) == "photo":
+        # A photo whose words name no look of their own is best served true to life.
+        priors["#realistic"] = PHOTO_REALISM_PRIOR
     implicit = frozenset(term for term in priors if term not in weights)
     for term, weight in priors.items():
         weights.setdefault(term, weight)
@@ -633,6 +685,51 @@ def _load_entries(model) -> list[_Entry]:
         )
         for entry_id, name, description in rows
     ]
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """One letter added, dropped, changed, or two neighbours swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diffs = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(diffs) == 1:
+            return True
+        first, second = diffs[0], diffs[-1]
+        return len(diffs) == 2 and second == first + 1 and a[first] == b[second] and a[second] == b[first]
+    short, long = sorted((a, b), key=len)
+    i = next((i for i, (x, y) in enumerate(zip(short, long, strict=False)) if x != y), len(short))
+    return short[i:] == long[i + 1 :]
+
+
+def _respelled(request: _Request, entries: list[_Entry]) -> _Request:
+    """The request with a typo'd name read as meant: "tumbler" finds "Tumblr". Only words that no entry uses and
+    that are one edit away from a word of an entry's name, both long enough that a real word is rarely mistaken."""
+    known = {term for entry in entries for term in entry.name_terms | entry.description_terms}
+    name_words = sorted(
+        {
+            term
+            for entry in entries
+            for term in entry.name_terms
+            if not term.startswith("#") and len(term) >= RESPELL_MIN_LENGTH
+        }
+    )
+    weights, surfaces = dict(request.weights), dict(request.surfaces)
+    for term, weight in request.weights.items():
+        if term.startswith("#") or term in known or len(term) < RESPELL_MIN_LENGTH:
+            continue
+        meant = next((word for word in name_words if _one_edit_apart(term, word)), None)
+        if meant and meant not in weights:
+            weights[meant] = weight
+            surfaces[meant] = request.surfaces.get(term, term)
+    if len(weights) == len(request.weights):
+        return request
+    return replace(request, weights=weights, surfaces=surfaces)
+
+
+def _broadness(entry: _Entry) -> int:
+    """0 for the catalogue's all-rounders ("General"), 1 for the rest: the order of the broad picks."""
+    return 0 if "#allpurpose" in entry.name_terms | entry.description_terms else 1
 
 
 def _normal_name(name: str) -> str:
@@ -700,9 +797,10 @@ def _pick_entries(
         for term in best_matched:
             decay[term] *= COVERED_DECAY
 
-    # Too few matches: fill with the first entries in catalogue order, distinct names first.
+    # Too few matches: fill with the all-rounders, then the first entries in catalogue order, distinct names first.
+    broad = sorted(entries, key=_broadness)
     for distinct_names in (True, False):
-        for entry in entries:
+        for entry in broad:
             if len(picks) >= count:
                 break
             if entry.id in taken_ids or (distinct_names and _normal_name(entry.name) in taken_names):
@@ -1528,7 +1626,9 @@ def _matching_weights(request: _Request) -> dict[str, float]:
 
 
 def _imposing(request: _Request) -> tuple[str, ...]:
-    without_people = request.kind == TEXT_TO_VIDEO or _scene(request.weights) == "product"
+    without_people = (request.kind == TEXT_TO_VIDEO or _scene(request.weights) == "product") and not any(
+        f"#{concept}" in request.weights for concept in PEOPLE_CONCEPTS
+    )
     opposites = tuple(other for mood, other in OPPOSITE_MOODS.items() if f"#{mood}" in request.weights)
     return IMPOSING + (IMPOSING_WITHOUT_PEOPLE if without_people else ()) + opposites
 
@@ -1544,6 +1644,7 @@ def recommend(*, text: str, has_image: bool = False, history: list[str] | None =
     if not entries or not models:
         return _empty_catalogue_reply(request.kind)
 
+    request = _respelled(request, entries)
     picks = _pick_entries(entries, _matching_weights(request), OPTION_COUNT, _imposing(request))
     if len(picks) == 1:
         # A catalogue of one: still offer a choice, the same look on a second model.
