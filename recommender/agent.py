@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 import anthropic
+import httpx2
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
@@ -256,8 +257,8 @@ async def compose(*, text: str, has_image: bool, history: list[Turn], sink: Repl
                             logger.info("Refused an option in round %s: %s", round_number, refusal)
                             results.append(_tool_result(block.id, f"Refused: {refusal}", error=True))
                 final = await stream.get_final_message()
-            refused = any(r.get("is_error") for r in results)
-            if not results or len(accepted) >= MAX_OPTIONS or (len(accepted) >= MIN_OPTIONS and not refused):
+            # Enough good options end the reply, even beside a refused one: a correction would cost a call.
+            if not results or len(accepted) >= MIN_OPTIONS:
                 break
             messages.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in final.content]})
             note = f"{len(accepted)} option(s) accepted so far; offer {MIN_OPTIONS} to {MAX_OPTIONS} in all."
@@ -269,6 +270,10 @@ async def compose(*, text: str, has_image: bool, history: list[Turn], sink: Repl
     except anthropic.APIError as exc:
         logger.warning("Claude call failed: %s", type(exc).__name__)
         raise AgentError(_readable(exc)) from exc
+    except (httpx2.TransportError, ValueError, AttributeError, TypeError) as exc:
+        # A stream cut mid-way, or an answer that is not the Messages API's shape.
+        logger.warning("Claude answer unreadable: %s", type(exc).__name__)
+        raise AgentError("The assistant's answer was cut off or unreadable. Please try again.") from exc
     finally:
         await client.close()
     content = "".join(prose).strip()
