@@ -3,7 +3,10 @@
 It runs on a throwaway SQLite database holding the real catalogue from SEED_DATA_DIR, and prints one row per case
 and the hit rate. A measurement, not a test: it exits 0 unless --min-hit-rate is given and not reached.
 
-    .venv/bin/python bench/recommender_eval.py [--recommender offline] [--min-hit-rate 0.8]
+    .venv/bin/python bench/recommender_eval.py [--recommender offline|agent] [--min-hit-rate 0.8]
+
+`--recommender agent` runs our Claude agent against the fake Anthropic server with the scripted
+model of bench/fake_model.py (word overlap): it measures the agent's pipeline, not Claude's taste.
 """
 
 import argparse
@@ -78,7 +81,20 @@ def _offline(text, has_image, history):
     return recommend(text=text, has_image=has_image, history=history)
 
 
-RECOMMENDERS = {"offline": _offline}
+def _agent(text, has_image, history):
+    """Our Claude agent against the fake server and the scripted model of bench/fake_model.py."""
+    import asyncio
+
+    from recommender import agent
+    from recommender.types import ReplySink, Turn
+
+    _FAKE["server"].script(_FAKE["answer"])
+    turns = [Turn(role="user", text=t) for t in history]
+    return asyncio.run(agent.compose(text=text, has_image=has_image, history=turns, sink=ReplySink()))
+
+
+_FAKE: dict = {}
+RECOMMENDERS = {"offline": _offline, "agent": _agent}
 
 
 def _cell(text: str, width: int) -> str:
@@ -132,6 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="recommender-eval-") as data_dir:
+        if args.recommender == "agent":
+            sys.path.insert(0, str(REPO_ROOT))
+            from bench.fake_model import answer
+            from recommender.tests.fake_anthropic import FakeAnthropic
+
+            _FAKE.update(server=FakeAnthropic().start(), answer=answer)
+            os.environ.update(ANTHROPIC_API_KEY="eval-key", ANTHROPIC_BASE_URL=_FAKE["server"].url, LOG_LEVEL="WARNING")
         _setup_django(data_dir)
         hits, total, rows = evaluate(RECOMMENDERS[args.recommender])
         print_table(rows)
@@ -139,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         from django.db import connections
 
         connections.close_all()
+        if _FAKE:
+            _FAKE["server"].stop()
 
     rate = hits / total if total else 0.0
     print(f"\n{args.recommender}: {hits}/{total} hits, hit rate {rate:.1%}")
