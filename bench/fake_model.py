@@ -40,8 +40,8 @@ def answer(request, delay: float = 0.0, invent_first: bool = False) -> object:
     """
     body = request.body
     catalogue = body["system"][-1]["text"]
-    message = body["messages"][-1]["content"]
-    message = message if isinstance(message, str) else " ".join(b.get("text", "") for b in message)
+    # The person's latest words: the last user message written as text (not a round of tool results).
+    message = next(m["content"] for m in reversed(body["messages"]) if isinstance(m["content"], str))
     has_image = "attached an image" in message
     wanted = _words(message.split("\n\n[")[0])
     video = has_image or bool(wanted & VIDEO_WORDS)
@@ -62,7 +62,8 @@ def answer(request, delay: float = 0.0, invent_first: bool = False) -> object:
         "image_to_video": ["dop", "kling-2-5", "seedance"],
     }[kind]
     subject = message.split("\n\n[")[0].strip().rstrip(".")
-    if any(m.get("role") == "assistant" for m in body["messages"][-2:-1]):
+    last = body["messages"][-1]["content"]
+    if isinstance(last, list) and any(b.get("type") == "tool_result" for b in last if isinstance(b, dict)):
         # A correction round: offer the next entry in place of the refused one.
         scored = scored[2:]
         blocks = []
