@@ -13,6 +13,7 @@ from pydantic import Field
 
 from . import replies, selectors, services
 from .schemas import (
+    AttachmentOut,
     ChatEnvelope,
     ChatIn,
     ChatOut,
@@ -152,6 +153,28 @@ async def message_retry(request, message_id: uuid.UUID):
     reply = await sync_to_async(selectors.message_get)(user=request.auth, message_id=message_id)
     user_message, reply = await sync_to_async(services.reply_retry_begin)(reply=reply)
     return await _reply_answer(request, user_message, reply, 200)
+
+
+class AttachmentPage(Schema):
+    items: list[AttachmentOut]
+    next_cursor: str | None
+    has_more: bool
+
+
+class AttachmentListQuery(Schema):
+    limit: int = Field(default=50, ge=1, le=settings.API_PAGE_MAX_LIMIT)
+    cursor: str | None = Field(default=None, max_length=500)
+
+
+@router.get("/attachments/by-chat/{chat_id}", response=AttachmentPage, tags=["attachments"])
+def attachment_list(request, chat_id: uuid.UUID, query: Query[AttachmentListQuery]):
+    chat = selectors.chat_get(user=request.auth, chat_id=chat_id)
+    page = selectors.attachment_list(chat=chat, limit=query.limit, cursor=query.cursor)
+    return AttachmentPage(
+        items=[AttachmentOut.from_attachment(request, a) for a in page.items],
+        next_cursor=page.next_cursor,
+        has_more=page.has_more,
+    )
 
 
 @router.get("/messages/{message_id}/options", response=list[OptionOut])

@@ -89,5 +89,39 @@ def option_get(*, user, option_id: uuid.UUID) -> Option:
         raise Http404("Option not found.") from None
 
 
+def attachment_find_by_url(*, owner, url: str) -> Attachment | None:
+    """The owner's attachment that a URL of ours points at (absolute or not), or None."""
+    from urllib.parse import unquote, urlsplit
+
+    from django.conf import settings
+
+    if not url:
+        return None
+    media_path = urlsplit(settings.MEDIA_URL).path
+    path = unquote(urlsplit(url).path)
+    name = path[len(media_path) :] if path.startswith(media_path) else path.lstrip("/")
+    return Attachment.objects.filter(owner=owner, file=name).first()
+
+
+def attachment_list(*, chat: Chat, limit: int, cursor: str | None = None) -> Page:
+    """A chat's attachments, oldest first."""
+    qs = Attachment.objects.filter(chat=chat).order_by("created_at", "id")
+    if cursor:
+        created, attachment_id = decode_cursor("attachments", cursor, 2)
+        try:
+            created = datetime.fromisoformat(created)
+            attachment_id = uuid.UUID(attachment_id)
+        except (TypeError, ValueError):
+            raise CursorError("The cursor is malformed: pass back a next_cursor from an earlier page.") from None
+        qs = qs.filter(Q(created_at__gt=created) | Q(created_at=created, id__gt=attachment_id))
+    rows = list(qs[: limit + 1])
+    items, has_more = rows[:limit], len(rows) > limit
+    next_cursor = None
+    if has_more:
+        last = items[-1]
+        next_cursor = encode_cursor("attachments", [last.created_at.isoformat(), str(last.id)])
+    return Page(items=items, next_cursor=next_cursor, has_more=has_more)
+
+
 def api_token_find(*, key_hash: str) -> ApiToken | None:
     return ApiToken.objects.select_related("user").filter(key_hash=key_hash, user__is_active=True).first()

@@ -3,7 +3,6 @@
 import hashlib
 import logging
 import secrets
-from urllib.parse import unquote, urlsplit
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -65,11 +64,8 @@ def chat_delete(*, chat: Chat) -> None:
 def _attachments_resolve(*, owner, urls: list[str]) -> list[Attachment]:
     """The owner's attachments named by their download URLs; anything else is refused."""
     found = []
-    media_path = urlsplit(settings.MEDIA_URL).path
     for url in urls:
-        path = unquote(urlsplit(url).path)
-        name = path[len(media_path) :] if path.startswith(media_path) else path.lstrip("/")
-        attachment = Attachment.objects.filter(owner=owner, file=name).first()
+        attachment = selectors.attachment_find_by_url(owner=owner, url=url)
         if attachment is None:
             raise ServiceError(f"Unknown attachment: {url[:200]}. Upload it through /api/attachments/presign first.")
         found.append(attachment)

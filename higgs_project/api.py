@@ -12,6 +12,8 @@ from chats.api import router as chats_router
 from chats.auth import api_auth
 from chats.pagination import CursorError
 from chats.services import ServiceError
+from generation.api import router as generation_router
+from generation.services import GenerationError
 from recommender.api import router as catalogue_router
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,11 @@ def bad_cursor(request, exc):
 @api.exception_handler(ServiceError)
 def refused(request, exc):
     return _error(request, 422, str(exc))
+
+
+@api.exception_handler(GenerationError)
+def generation_refused(request, exc):
+    return _error(request, exc.status, str(exc))
 
 
 @api.exception_handler(RequestDataTooBig)
@@ -78,3 +85,4 @@ def health(request):
 
 api.add_router("", chats_router)
 api.add_router("", catalogue_router)
+api.add_router("", generation_router)

@@ -180,6 +180,35 @@ RECOMMENDER_HISTORY_TOKENS = env.int("RECOMMENDER_HISTORY_TOKENS", default=1500)
 # A reply still pending after this many seconds was interrupted (a restart): it shows as failed.
 RECOMMENDER_REPLY_STALE_SECONDS = env.int("RECOMMENDER_REPLY_STALE_SECONDS", default=180)
 
+# Generation: Higgsfield when both keys are set, the local preview provider otherwise.
+HIGGSFIELD_KEY_ID = env.str("HIGGSFIELD_KEY_ID", default="")
+HIGGSFIELD_KEY_SECRET = env.str("HIGGSFIELD_KEY_SECRET", default="")
+HIGGSFIELD_BASE_URL = env.str("HIGGSFIELD_BASE_URL", default="https://platform.higgsfield.ai").rstrip("/")
+HIGGSFIELD_TIMEOUT = env.float("HIGGSFIELD_TIMEOUT", default=30.0)
+# Tries at submitting a job when Higgsfield answers 408, 429, 5xx or times out.
+GENERATION_SUBMIT_ATTEMPTS = env.int("GENERATION_SUBMIT_ATTEMPTS", default=5)
+# Time limits per mode, in seconds: a job still running then ends as timed_out.
+GENERATION_IMAGE_TIME_LIMIT = env.int("GENERATION_IMAGE_TIME_LIMIT", default=180)
+GENERATION_VIDEO_TIME_LIMIT = env.int("GENERATION_VIDEO_TIME_LIMIT", default=1200)
+# Polling backs off from the first interval to the last (seconds).
+GENERATION_POLL_FIRST_SECONDS = env.float("GENERATION_POLL_FIRST_SECONDS", default=1.0)
+GENERATION_POLL_MAX_SECONDS = env.float("GENERATION_POLL_MAX_SECONDS", default=8.0)
+# With webhooks (PUBLIC_BASE_URL set), a slow safety poll still runs in case a delivery is lost.
+GENERATION_WEBHOOK_POLL_SECONDS = env.float("GENERATION_WEBHOOK_POLL_SECONDS", default=30.0)
+# How long POST /api/higgsfield/generate waits for the result before answering 202 with the job.
+GENERATION_WAIT_SECONDS = env.float("GENERATION_WAIT_SECONDS", default=120.0)
+# Largest result we copy into our storage.
+GENERATION_RESULT_MAX_BYTES = env.int("GENERATION_RESULT_MAX_BYTES", default=200 * 1024 * 1024)
+# The worker's watchdog: re-schedules tracking that a killed worker dropped, ends overdue jobs.
+GENERATION_WATCHDOG_SECONDS = env.float("GENERATION_WATCHDOG_SECONDS", default=15.0)
+# The local preview provider (no Higgsfield keys): its delays and its outcome, for demos.
+PREVIEW_QUEUE_SECONDS = env.float("PREVIEW_QUEUE_SECONDS", default=1.0)
+PREVIEW_WORK_SECONDS = env.float("PREVIEW_WORK_SECONDS", default=3.0)
+# completed, failed or nsfw
+PREVIEW_OUTCOME = env.str("PREVIEW_OUTCOME", default="completed")
+# Make every Nth preview job fail (0: never), to show failures and retries.
+PREVIEW_FAIL_EVERY = env.int("PREVIEW_FAIL_EVERY", default=0)
+
 # Production safety: on whenever DEBUG is off.
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

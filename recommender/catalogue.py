@@ -91,6 +91,12 @@ def _read_file(file: Path, *, with_start_end_frame: bool) -> list[CatalogueItem]
         data = json.loads(raw)
     except json.JSONDecodeError as e:
         raise CatalogueError(f"{file}: not valid JSON: {e}") from None
+    return catalogue_parse(data, source=str(file), with_start_end_frame=with_start_end_frame)
+
+
+def catalogue_parse(data, *, source: str, with_start_end_frame: bool) -> list[CatalogueItem]:
+    """Check a list in Higgsfield's format (from a file or the API); raises CatalogueError naming `source`."""
+    file = source
     if not isinstance(data, list):
         raise CatalogueError(f"{file}: expected a JSON list of entries, got {_json_type(data)}")
 

@@ -1,0 +1,44 @@
+"""Staff view of generation jobs: filters by status, model and person; retry and cancel in bulk."""
+
+from django.contrib import admin, messages
+
+from . import services
+from .models import Generation
+
+
+@admin.register(Generation)
+class GenerationAdmin(admin.ModelAdmin):
+    list_display = ("id", "owner", "kind", "model_key", "status", "stage", "provider", "attempts", "created_at")
+    list_filter = ("status", "model_key", "kind", "provider")
+    search_fields = ("id", "owner__username", "provider_request_id", "prompt")
+    list_select_related = ("owner",)
+    raw_id_fields = ("owner", "option", "chat", "retry_of", "result")
+    date_hierarchy = "created_at"
+    exclude = ("webhook_token", "track_token")
+    readonly_fields = [f.name for f in Generation._meta.fields if f.name not in ("webhook_token", "track_token")]
+    actions = ["retry_selected", "cancel_selected"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Retry selected (failed, nsfw, cancelled or timed out)")
+    def retry_selected(self, request, queryset):
+        done = refused = 0
+        for generation in queryset:
+            try:
+                services.generation_retry(generation=generation)
+                done += 1
+            except services.GenerationError:
+                refused += 1
+        self.message_user(request, f"{done} retried, {refused} could not be retried.", messages.INFO)
+
+    @admin.action(description="Cancel selected (while still waiting)")
+    def cancel_selected(self, request, queryset):
+        done = refused = 0
+        for generation in queryset:
+            try:
+                services.generation_cancel(generation=generation)
+                done += 1
+            except services.GenerationError:
+                refused += 1
+        self.message_user(request, f"{done} cancelled, {refused} could not be cancelled.", messages.INFO)

@@ -1,0 +1,281 @@
+"""Generation endpoints: the contract's blocking generate, the non-blocking jobs API, Higgsfield's webhook."""
+
+import asyncio
+import time
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import Http404
+from ninja import Query, Router, Schema, Status
+from pydantic import ConfigDict, Field
+
+from chats.pagination import Page
+from chats.schemas import absolute_url
+from chats.selectors import option_get
+
+from . import selectors, services
+from .model_list import kind_from_mode
+from .models import Generation
+
+router = Router(tags=["generation"])
+
+Mode = Literal["text-to-image", "image-to-video", "text-to-video"]
+
+
+class Parameters(Schema):
+    aspect_ratio: str | None = Field(default=None, max_length=10)
+    quality: str | None = Field(default=None, max_length=10)
+    seed: int | None = None
+    duration: int | None = None
+    resolution: str | None = Field(default=None, max_length=10)
+    style_strength: float | None = None
+    motion_strength: float | None = None
+    enhance_prompt: bool | None = None
+
+    def values(self) -> dict:
+        return self.model_dump(include=set(Parameters.model_fields), exclude_none=True)
+
+
+class GenerateIn(Parameters):
+    model_config = ConfigDict(extra="forbid")
+    option_id: uuid.UUID
+    mode: Mode
+    model_name: str | None = Field(default=None, max_length=64)
+    image_url: str | None = Field(default=None, max_length=2000)
+
+
+class GenerationIn(Parameters):
+    model_config = ConfigDict(extra="forbid")
+    option_id: uuid.UUID | None = None
+    mode: Mode | None = None
+    model_name: str | None = Field(default=None, max_length=64)
+    prompt: str | None = Field(default=None, max_length=5000)
+    image_url: str | None = Field(default=None, max_length=2000)
+    style_id: uuid.UUID | None = None
+    motion_id: uuid.UUID | None = None
+
+
+class GenerationOut(Schema):
+    id: uuid.UUID
+    status: str
+    stage: str
+    mode: str
+    model_key: str
+    provider: str
+    option_id: uuid.UUID | None
+    chat_id: uuid.UUID | None
+    retry_of: uuid.UUID | None
+    prompt: str
+    style_id: uuid.UUID | None
+    motion_id: uuid.UUID | None
+    image_url: str | None
+    parameters: dict
+    notes: list[str]
+    error: str | None
+    attempts: int
+    url: str | None
+    preview_url: str | None
+    mime: str | None
+    width: int | None
+    height: int | None
+    duration_ms: int | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @staticmethod
+    def build(request, g: Generation) -> "GenerationOut":
+        result = g.result
+        url = absolute_url(request, result.file.url) if result and result.file else None
+        return GenerationOut(
+            id=g.id,
+            status=g.status,
+            stage=g.stage,
+            mode=g.kind.replace("_", "-"),
+            model_key=g.model_key,
+            provider=g.provider,
+            option_id=g.option_id,
+            chat_id=g.chat_id,
+            retry_of=g.retry_of_id,
+            prompt=g.prompt,
+            style_id=g.style_id,
+            motion_id=g.motion_id,
+            image_url=g.image_url or None,
+            parameters=g.parameters,
+            notes=g.notes,
+            error=g.error or None,
+            attempts=g.attempts,
+            url=url,
+            preview_url=url,
+            mime=result.mime if result else None,
+            width=result.width if result else None,
+            height=result.height if result else None,
+            duration_ms=result.duration_ms if result else None,
+            created_at=g.created_at,
+            updated_at=g.updated_at,
+            submitted_at=g.submitted_at,
+            started_at=g.started_at,
+            finished_at=g.finished_at,
+        )
+
+
+class GenerationPage(Schema):
+    items: list[GenerationOut]
+    next_cursor: str | None
+    has_more: bool
+
+
+class GenerateOut(Schema):
+    url: str
+    preview_url: str
+    generation_id: uuid.UUID
+    status: str
+    notes: list[str]
+
+
+class ListQuery(Schema):
+    chat: uuid.UUID | None = None
+    option: uuid.UUID | None = None
+    limit: int = Field(default=20, ge=1, le=settings.API_PAGE_MAX_LIMIT)
+    cursor: str | None = Field(default=None, max_length=500)
+
+
+# What a job that ended without a result answers on the blocking route.
+FAILURE_STATUS = {"failed": 502, "nsfw": 422, "timed_out": 504, "cancelled": 409}
+
+
+def _out(request, generation) -> dict:
+    generation = selectors.generation_with_result(generation_id=generation.pk)
+    return GenerationOut.build(request, generation).model_dump()
+
+
+def _request(request, *, option, mode, model_name, payload, prompt=None, style_id=None, motion_id=None):
+    if mode is None and option is None:
+        raise services.GenerationError("Say the mode (text-to-image, image-to-video or text-to-video).")
+    kind = kind_from_mode(mode) if mode else option.kind
+    if model_name is None:
+        if option is None or option.kind != kind:
+            raise services.GenerationError("Say which model (model_name).")
+        model_name = option.model_key
+    return services.generation_request(
+        owner=request.auth,
+        option=option,
+        kind=kind,
+        model_key=model_name,
+        prompt=prompt,
+        parameters=payload.values(),
+        image_url=payload.image_url or "",
+        style_id=style_id,
+        motion_id=motion_id,
+        absolute_url=lambda url: absolute_url(request, url),
+    )
+
+
+def _generate_sync(request, payload: GenerateIn):
+    option = option_get(user=request.auth, option_id=payload.option_id)
+    done = selectors.generation_latest_result(option=option)
+    if done is not None:
+        return done
+    generation, _created = _request(
+        request, option=option, mode=payload.mode, model_name=payload.model_name, payload=payload
+    )
+    return generation
+
+
+@router.post("/higgsfield/generate", response={200: GenerateOut, 202: GenerationOut})
+async def generate(request, payload: GenerateIn):
+    """Generate an option and wait for the result (up to GENERATION_WAIT_SECONDS) without holding a thread."""
+    generation = await sync_to_async(_generate_sync)(request, payload)
+    deadline = time.monotonic() + settings.GENERATION_WAIT_SECONDS
+    while generation.status not in Generation.FINAL and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        generation = await Generation.objects.aget(pk=generation.pk)
+    body = await sync_to_async(_out)(request, generation)
+    if generation.status == Generation.Status.COMPLETED:
+        return GenerateOut(
+            url=body["url"],
+            preview_url=body["preview_url"],
+            generation_id=generation.pk,
+            status=generation.status,
+            notes=generation.notes,
+        )
+    if generation.status in FAILURE_STATUS:
+        return Status(
+            FAILURE_STATUS[generation.status],
+            {
+                "detail": generation.error or generation.status,
+                "generation_id": str(generation.pk),
+                "status": generation.status,
+            },
+        )
+    return Status(202, body)
+
+
+def _create(request, payload: GenerationIn):
+    option = option_get(user=request.auth, option_id=payload.option_id) if payload.option_id else None
+    generation, _ = _request(
+        request,
+        option=option,
+        mode=payload.mode,
+        model_name=payload.model_name,
+        payload=payload,
+        prompt=payload.prompt,
+        style_id=payload.style_id,
+        motion_id=payload.motion_id,
+    )
+    return _out(request, generation)
+
+
+@router.post("/generations", response={202: GenerationOut})
+def generation_create(request, payload: GenerationIn):
+    """Start a generation from an option (the option's prompt, style or motion) or from a prompt alone."""
+    return Status(202, _create(request, payload))
+
+
+@router.get("/generations", response=GenerationPage)
+def generation_list(request, query: Query[ListQuery]):
+    page: Page = selectors.generation_list(
+        user=request.auth, chat_id=query.chat, option_id=query.option, limit=query.limit, cursor=query.cursor
+    )
+    return GenerationPage(
+        items=[GenerationOut.build(request, g) for g in page.items],
+        next_cursor=page.next_cursor,
+        has_more=page.has_more,
+    )
+
+
+@router.get("/generations/{generation_id}", response=GenerationOut)
+def generation_detail(request, generation_id: uuid.UUID):
+    return _out(request, selectors.generation_get(user=request.auth, generation_id=generation_id))
+
+
+@router.post("/generations/{generation_id}/cancel", response=GenerationOut)
+def generation_cancel(request, generation_id: uuid.UUID):
+    generation = selectors.generation_get(user=request.auth, generation_id=generation_id)
+    return _out(request, services.generation_cancel(generation=generation))
+
+
+@router.post("/generations/{generation_id}/retry", response={202: GenerationOut})
+def generation_retry(request, generation_id: uuid.UUID):
+    generation = selectors.generation_get(user=request.auth, generation_id=generation_id)
+    return Status(202, _out(request, services.generation_retry(generation=generation)))
+
+
+@router.post("/higgsfield/webhook/{token}", auth=None, include_in_schema=False)
+def webhook(request, token: str):
+    """Higgsfield's delivery of a final status; the unguessable token in the URL names the job."""
+    import json
+
+    try:
+        body = json.loads(request.body or b"null")
+    except ValueError:
+        raise services.GenerationError("The delivery was not JSON.", status=400) from None
+    if len(token) > 100:
+        raise Http404
+    services.generation_webhook(token=token, body=body)
+    return {"ok": True}

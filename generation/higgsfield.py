@@ -1,0 +1,187 @@
+"""Our client for Higgsfield's request-based API: submit, status, cancel, fetch a result, list the catalogue.
+
+One error type, HiggsfieldError, says whether a failure is permanent (400, 401, 403, 404, 422: the
+same call would fail again) or worth another try (408, 429, 5xx, timeouts, a broken connection,
+an answer we cannot read). Secrets never appear in an error message.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+from django.conf import settings
+
+PERMANENT_STATUSES = {400, 401, 403, 404, 405, 409, 413, 422}
+
+
+class HiggsfieldError(Exception):
+    def __init__(self, message: str, *, permanent: bool, status: int | None = None):
+        super().__init__(message)
+        self.permanent = permanent
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RequestStatus:
+    status: str  # queued, in_progress, completed, failed, nsfw, canceled
+    result_url: str = ""
+    error: str = ""
+
+
+STATUSES = {"queued", "in_progress", "completed", "failed", "nsfw", "canceled", "cancelled"}
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, list):
+        parts = []
+        for item in detail[:5]:
+            if isinstance(item, dict):
+                loc = ".".join(str(x) for x in item.get("loc", []) if x != "body")
+                parts.append(f"{loc}: {item.get('msg', '')}".strip(": "))
+        return "; ".join(parts)
+    return str(detail)[:300] if detail else ""
+
+
+def _raise_for(response: httpx.Response, action: str) -> None:
+    code = response.status_code
+    if code < 400:
+        return
+    detail = _detail(response)
+    if code == 401:
+        message = "Higgsfield refused our API key."
+    elif code == 403:
+        message = "Higgsfield refused the job: " + (detail or "forbidden") + "."
+    elif code == 422 or code == 400:
+        message = "Higgsfield refused the request" + (f": {detail}" if detail else ".")
+    elif code == 429:
+        message = "Higgsfield is rate limiting us."
+    else:
+        message = f"Higgsfield answered {code} to {action}."
+    raise HiggsfieldError(message, permanent=code in PERMANENT_STATUSES, status=code)
+
+
+class HiggsfieldClient:
+    def __init__(self, *, base_url=None, key_id=None, key_secret=None, timeout=None):
+        self.base_url = (base_url or settings.HIGGSFIELD_BASE_URL).rstrip("/")
+        key_id = key_id if key_id is not None else settings.HIGGSFIELD_KEY_ID
+        key_secret = key_secret if key_secret is not None else settings.HIGGSFIELD_KEY_SECRET
+        self._http = httpx.Client(
+            timeout=timeout or settings.HIGGSFIELD_TIMEOUT,
+            headers={"Authorization": f"Key {key_id}:{key_secret}", "Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    def close(self):
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _call(self, method: str, url: str, action: str, **kwargs) -> httpx.Response:
+        try:
+            response = self._http.request(method, url, **kwargs)
+        except httpx.TimeoutException:
+            raise HiggsfieldError(f"Higgsfield did not answer in time ({action}).", permanent=False) from None
+        except httpx.HTTPError as exc:
+            raise HiggsfieldError(
+                f"Higgsfield could not be reached ({action}: {type(exc).__name__}).", permanent=False
+            ) from None
+        _raise_for(response, action)
+        return response
+
+    @staticmethod
+    def _json(response: httpx.Response, action: str) -> dict:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise HiggsfieldError(f"Higgsfield's answer to {action} was not readable.", permanent=False)
+        return body
+
+    def submit(self, model_id: str, body: dict, *, webhook_url: str = "") -> str:
+        """Queue a job; returns Higgsfield's request id."""
+        params = {"hf_webhook": webhook_url} if webhook_url else None
+        url = f"{self.base_url}/{quote(model_id.strip('/'), safe='/.-_')}"
+        data = self._json(self._call("POST", url, "submit", json=body, params=params), "submit")
+        request_id = data.get("request_id")
+        if not isinstance(request_id, str) or not request_id:
+            raise HiggsfieldError("Higgsfield's answer to submit had no request id.", permanent=False)
+        return request_id
+
+    def status(self, request_id: str) -> RequestStatus:
+        url = f"{self.base_url}/requests/{quote(request_id, safe='')}/status"
+        return parse_status(self._json(self._call("GET", url, "status"), "status"))
+
+    def cancel(self, request_id: str) -> bool:
+        """True when Higgsfield cancelled the job; False when it is too late (it already started)."""
+        url = f"{self.base_url}/requests/{quote(request_id, safe='')}/cancel"
+        try:
+            self._call("POST", url, "cancel")
+        except HiggsfieldError as exc:
+            if exc.status == 400:
+                return False
+            raise
+        return True
+
+    def fetch(self, url: str, *, max_bytes: int) -> bytes:
+        """A result's bytes, refusing more than max_bytes."""
+        try:
+            with httpx.stream("GET", url, timeout=settings.HIGGSFIELD_TIMEOUT, follow_redirects=True) as response:
+                if response.status_code >= 400:
+                    raise HiggsfieldError(
+                        f"The result could not be downloaded ({response.status_code}).",
+                        permanent=response.status_code in (403, 404, 410),
+                        status=response.status_code,
+                    )
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise HiggsfieldError("The result is larger than we accept.", permanent=True)
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError as exc:
+            raise HiggsfieldError(
+                f"The result could not be downloaded ({type(exc).__name__}).", permanent=False
+            ) from None
+
+    def catalogue(self) -> tuple[list, list]:
+        """Image styles and motions, in the list format of import_catalog."""
+        styles = self._call("GET", f"{self.base_url}/v1/text2image/soul-styles", "list styles").json()
+        motions = self._call("GET", f"{self.base_url}/v1/motions", "list motions").json()
+        if not isinstance(styles, list) or not isinstance(motions, list):
+            raise HiggsfieldError("Higgsfield's catalogue lists were not readable.", permanent=False)
+        return styles, motions
+
+
+def parse_status(body: dict) -> RequestStatus:
+    """A status answer or webhook body, checked: an answer of another shape is an error worth a retry."""
+    status = body.get("status")
+    if status not in STATUSES:
+        raise HiggsfieldError("Higgsfield's status answer was not readable.", permanent=False)
+    if status == "cancelled":
+        status = "canceled"
+    if status == "completed":
+        url = ""
+        images = body.get("images")
+        video = body.get("video")
+        if isinstance(images, list) and images and isinstance(images[0], dict):
+            url = images[0].get("url") or ""
+        elif isinstance(video, dict):
+            url = video.get("url") or ""
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise HiggsfieldError("Higgsfield said completed but gave no result URL.", permanent=False)
+        return RequestStatus(status=status, result_url=url)
+    if status == "failed":
+        error = body.get("error")
+        return RequestStatus(status=status, error=str(error)[:500] if error else "Higgsfield could not make it.")
+    return RequestStatus(status=status)

@@ -1,0 +1,136 @@
+"""Where generations run: Higgsfield when its keys are set, or the local preview provider.
+
+Both answer the same four questions (submit, status, cancel, fetch), so the job machinery in
+generation.services does not know which one it drives.
+"""
+
+import logging
+
+from django.conf import settings
+
+from .higgsfield import HiggsfieldClient, HiggsfieldError, RequestStatus
+from .model_list import MODELS, TEXT_TO_IMAGE
+
+logger = logging.getLogger(__name__)
+
+HIGGSFIELD = "higgsfield"
+PREVIEW = "preview"
+
+
+def provider_name() -> str:
+    return HIGGSFIELD if settings.HIGGSFIELD_KEY_ID and settings.HIGGSFIELD_KEY_SECRET else PREVIEW
+
+
+def webhook_url(generation) -> str:
+    if not settings.PUBLIC_BASE_URL:
+        return ""
+    return f"{settings.PUBLIC_BASE_URL}/api/higgsfield/webhook/{generation.webhook_token}"
+
+
+class HiggsfieldProvider:
+    name = HIGGSFIELD
+
+    def submit(self, generation) -> str:
+        model = MODELS[generation.model_key]
+        with HiggsfieldClient() as client:
+            return client.submit(
+                model.provider_model_id, generation.provider_input, webhook_url=webhook_url(generation)
+            )
+
+    def status(self, generation) -> RequestStatus:
+        with HiggsfieldClient() as client:
+            return client.status(generation.provider_request_id)
+
+    def cancel(self, generation) -> bool:
+        with HiggsfieldClient() as client:
+            return client.cancel(generation.provider_request_id)
+
+    def fetch(self, generation, status: RequestStatus) -> bytes:
+        with HiggsfieldClient() as client:
+            return client.fetch(status.result_url, max_bytes=settings.GENERATION_RESULT_MAX_BYTES)
+
+
+class PreviewProvider:
+    """Renders results locally (Pillow), on a clock set by the PREVIEW_* settings; nothing leaves the machine.
+
+    Its state lives in the generation row (submitted_at), so any worker can answer for it.
+    """
+
+    name = PREVIEW
+
+    def submit(self, generation) -> str:
+        return f"preview-{generation.pk}"
+
+    def _elapsed(self, generation) -> float:
+        from django.utils import timezone
+
+        return (timezone.now() - generation.submitted_at).total_seconds() if generation.submitted_at else 0.0
+
+    def _outcome(self, generation) -> str:
+        if settings.PREVIEW_FAIL_EVERY > 0:
+            from .models import Generation
+
+            position = Generation.objects.filter(provider=PREVIEW, created_at__lte=generation.created_at).count()
+            if position % settings.PREVIEW_FAIL_EVERY == 0:
+                return "failed"
+        return settings.PREVIEW_OUTCOME
+
+    def status(self, generation) -> RequestStatus:
+        elapsed = self._elapsed(generation)
+        if elapsed < settings.PREVIEW_QUEUE_SECONDS:
+            return RequestStatus(status="queued")
+        if elapsed < settings.PREVIEW_QUEUE_SECONDS + settings.PREVIEW_WORK_SECONDS:
+            return RequestStatus(status="in_progress")
+        outcome = self._outcome(generation)
+        if outcome == "completed":
+            return RequestStatus(status="completed", result_url=f"preview://{generation.pk}")
+        if outcome == "nsfw":
+            return RequestStatus(status="nsfw")
+        return RequestStatus(status="failed", error="The local preview provider was set to fail this job.")
+
+    def cancel(self, generation) -> bool:
+        return self._elapsed(generation) < settings.PREVIEW_QUEUE_SECONDS
+
+    def fetch(self, generation, status: RequestStatus) -> bytes:
+        from . import preview
+
+        name = _catalogue_name(generation)
+        if generation.kind == TEXT_TO_IMAGE:
+            return preview.render_image(prompt=generation.prompt, style_name=name)
+        try:
+            return preview.render_clip(prompt=generation.prompt, motion_name=name, source=_source_image(generation))
+        except ValueError:
+            # A source we cannot read as an image: animate a rendered scene instead.
+            return preview.render_clip(prompt=generation.prompt, motion_name=name)
+
+
+def _catalogue_name(generation) -> str:
+    from recommender.models import Motion, Style
+
+    if generation.style_id:
+        return Style.objects.filter(pk=generation.style_id).values_list("name", flat=True).first() or ""
+    if generation.motion_id:
+        return Motion.objects.filter(pk=generation.motion_id).values_list("name", flat=True).first() or ""
+    return ""
+
+
+def _source_image(generation) -> bytes | None:
+    """The image to animate, when it is one of ours."""
+    from chats.selectors import attachment_find_by_url
+
+    attachment = attachment_find_by_url(owner=generation.owner, url=generation.image_url)
+    if attachment is None or not attachment.file:
+        return None
+    try:
+        with attachment.file.open("rb") as handle:
+            return handle.read()
+    except OSError:
+        logger.warning("The source image of generation %s could not be read", generation.pk)
+        return None
+
+
+def get_provider(name: str):
+    return HiggsfieldProvider() if name == HIGGSFIELD else PreviewProvider()
+
+
+__all__ = ["HiggsfieldError", "get_provider", "provider_name", "webhook_url"]

@@ -1,0 +1,463 @@
+"""Generation jobs as a state machine: every move is a conditional UPDATE from the states it may start from.
+
+    queued ──submit──> submitted ──> in_progress ──> completed | failed | nsfw
+       │                   │               │
+       └── cancelled <─────┘               └──> timed_out (also from queued or submitted)
+
+A move from a state the job is no longer in changes nothing and reports False, so a duplicate
+poll, a repeated webhook or a result arriving after a cancel is harmless.
+"""
+
+import hashlib
+import json
+import logging
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from chats.models import Attachment, Option
+
+from . import media
+from .higgsfield import HiggsfieldError, RequestStatus
+from .model_list import IMAGE_TO_VIDEO, MODELS, TEXT_TO_IMAGE, ParameterError
+from .models import Generation
+from .providers import get_provider, provider_name
+
+logger = logging.getLogger(__name__)
+
+S = Generation.Status
+
+
+class GenerationError(Exception):
+    """A request that cannot be carried out; the message is for the person. `status` is the HTTP status."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
+# --- Creating ---
+
+
+def _dedupe_key(**fields) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _time_limit(kind: str) -> timedelta:
+    seconds = settings.GENERATION_IMAGE_TIME_LIMIT if kind == TEXT_TO_IMAGE else settings.GENERATION_VIDEO_TIME_LIMIT
+    return timedelta(seconds=seconds)
+
+
+def _option_image_url(option: Option) -> str:
+    """The image the person attached to the message this option answers, if any."""
+    from chats.models import Message
+
+    user_message = (
+        Message.objects.filter(
+            chat_id=option.message.chat_id, position__lt=option.message.position, author_type=Message.Author.USER
+        )
+        .order_by("-position")
+        .first()
+    )
+    if user_message is None:
+        return ""
+    attachment = user_message.attachments.filter(kind=Attachment.Kind.IMAGE).order_by("created_at").first()
+    return attachment.file.url if attachment and attachment.file else ""
+
+
+def generation_request(
+    *,
+    owner,
+    kind: str,
+    model_key: str,
+    option: Option | None = None,
+    prompt: str | None = None,
+    parameters: dict | None = None,
+    image_url: str = "",
+    style_id=None,
+    motion_id=None,
+    absolute_url=lambda url: url,
+) -> tuple[Generation, bool]:
+    """Start a generation (or find the same one already live); returns it and whether it is new.
+
+    The request's kind and model win over the option's where they can: the option's prompt is
+    kept, a style or motion the model cannot take is dropped (and noted), an impossible
+    combination is refused before anything is spent.
+    """
+    model = MODELS.get(model_key)
+    if model is None:
+        raise GenerationError(f"Unknown model {model_key!r}. Models: {', '.join(MODELS)}.")
+    if model.kind != kind:
+        raise GenerationError(
+            f"{model.label} does not do {kind.replace('_', '-')}; it does {model.kind.replace('_', '-')}."
+        )
+    notes = []
+    if option is not None:
+        prompt = option.enhanced_prompt
+        style_id, motion_id = option.style_id, option.motion_id
+        if not image_url and kind == IMAGE_TO_VIDEO:
+            image_url = _option_image_url(option)
+    prompt = " ".join((prompt or "").split())
+    if not prompt:
+        raise GenerationError("A generation needs a prompt.")
+    if len(prompt) > 5000:
+        raise GenerationError("The prompt can have at most 5000 characters.")
+    if style_id and not model.takes_style:
+        notes.append(f"{model.label} does not take styles: the style was left out.")
+        style_id = None
+    if motion_id and not model.takes_motion:
+        notes.append(f"{model.label} does not take motion presets: the camera move is carried by the prompt.")
+        motion_id = None
+    if kind == IMAGE_TO_VIDEO and not image_url:
+        raise GenerationError("Image-to-video needs an image: attach one to the message or send image_url.")
+    if kind != IMAGE_TO_VIDEO:
+        image_url = ""
+    image_url = absolute_url(image_url) if image_url else ""
+    try:
+        checked = model.check_parameters(parameters or {})
+    except ParameterError as exc:
+        raise GenerationError(str(exc)) from None
+
+    key = _dedupe_key(
+        owner=owner.pk,
+        option=option.pk if option else None,
+        kind=kind,
+        model=model_key,
+        parameters=checked,
+        prompt=prompt,
+        style=style_id,
+        motion=motion_id,
+        image=image_url,
+    )
+    live = Generation.objects.filter(dedupe_key=key, status__in=[*Generation.ACTIVE, S.COMPLETED]).first()
+    if live is not None:
+        return live, False
+    name = provider_name()
+    generation = Generation(
+        owner=owner,
+        option=option,
+        chat_id=option.message.chat_id if option else None,
+        kind=kind,
+        model_key=model_key,
+        prompt=prompt,
+        style_id=style_id,
+        motion_id=motion_id,
+        image_url=image_url,
+        parameters=checked,
+        provider=name,
+        provider_input=model.build_input(
+            prompt=prompt, parameters=checked, style_id=style_id, motion_id=motion_id, image_url=image_url
+        ),
+        dedupe_key=key,
+        notes=notes,
+        stage="Waiting for a worker",
+        webhook_token=secrets.token_urlsafe(32),
+        deadline_at=timezone.now() + _time_limit(kind),
+    )
+    try:
+        with transaction.atomic():
+            generation.save(force_insert=True)
+            _enqueue_submit(generation)
+    except IntegrityError:
+        # Two tabs, one click each: the other request made it first.
+        live = Generation.objects.filter(dedupe_key=key, status__in=[*Generation.ACTIVE, S.COMPLETED]).first()
+        if live is None:
+            raise
+        return live, False
+    return generation, True
+
+
+def generation_retry(*, generation: Generation) -> Generation:
+    """A new attempt from a failed, nsfw, cancelled or timed-out job, with the same request."""
+    if generation.status not in Generation.RETRYABLE:
+        raise GenerationError(f"A {generation.status.replace('_', ' ')} generation cannot be retried.", status=409)
+    retry = Generation(
+        owner=generation.owner,
+        option=generation.option,
+        chat=generation.chat,
+        retry_of=generation,
+        kind=generation.kind,
+        model_key=generation.model_key,
+        prompt=generation.prompt,
+        style_id=generation.style_id,
+        motion_id=generation.motion_id,
+        image_url=generation.image_url,
+        parameters=generation.parameters,
+        provider=provider_name(),
+        provider_input=generation.provider_input,
+        dedupe_key=generation.dedupe_key,
+        notes=generation.notes,
+        stage="Waiting for a worker",
+        webhook_token=secrets.token_urlsafe(32),
+        deadline_at=timezone.now() + _time_limit(generation.kind),
+    )
+    try:
+        with transaction.atomic():
+            retry.save(force_insert=True)
+            _enqueue_submit(retry)
+    except IntegrityError:
+        live = Generation.objects.filter(
+            dedupe_key=generation.dedupe_key, status__in=[*Generation.ACTIVE, S.COMPLETED]
+        ).first()
+        if live is None:
+            raise
+        return live
+    return retry
+
+
+# --- Moving ---
+
+
+def _move(generation: Generation, sources, target: str, **fields) -> bool:
+    """Move the job to `target` if it is still in one of `sources`; True when this call moved it."""
+    now = timezone.now()
+    fields.setdefault("updated_at", now)
+    if target in Generation.FINAL:
+        fields.setdefault("finished_at", now)
+        fields.setdefault("next_check_at", None)
+    moved = Generation.objects.filter(pk=generation.pk, status__in=list(sources)).update(status=target, **fields)
+    if moved:
+        generation.refresh_from_db()
+    return bool(moved)
+
+
+def generation_fail(*, generation: Generation, error: str, target: str = S.FAILED) -> bool:
+    return _move(generation, Generation.ACTIVE, target, error=error, stage="")
+
+
+def generation_cancel(*, generation: Generation) -> Generation:
+    """Cancel while the job is still waiting: ours, or Higgsfield's queue (cancelled upstream too)."""
+    if generation.status == S.QUEUED and _move(generation, [S.QUEUED], S.CANCELLED, stage="", error="Cancelled."):
+        return generation
+    generation.refresh_from_db()
+    if generation.status == S.SUBMITTED:
+        try:
+            cancelled = get_provider(generation.provider).cancel(generation)
+        except HiggsfieldError as exc:
+            raise GenerationError(f"It could not be cancelled: {exc}", status=502) from None
+        if cancelled:
+            _move(generation, [S.SUBMITTED, S.IN_PROGRESS], S.CANCELLED, stage="", error="Cancelled.")
+            return generation
+        raise GenerationError("It has already started and can no longer be cancelled.", status=409)
+    if generation.status == S.IN_PROGRESS:
+        raise GenerationError("It has already started and can no longer be cancelled.", status=409)
+    raise GenerationError(f"It has already ended ({generation.status.replace('_', ' ')}).", status=409)
+
+
+# --- Work done by the worker (generation.tasks) ---
+
+
+def _enqueue_submit(generation: Generation, delay: float = 0) -> None:
+    from .tasks import generation_submit
+
+    task = generation_submit.using(run_after=timezone.now() + timedelta(seconds=delay)) if delay else generation_submit
+    generation_id = str(generation.pk)
+    transaction.on_commit(lambda: task.enqueue(generation_id))
+
+
+def _schedule_track(generation: Generation, delay: float) -> None:
+    """Plan the next tracking step; any step planned before is now stale and will stop."""
+    from .tasks import generation_track
+
+    token = secrets.token_hex(8)
+    due = timezone.now() + timedelta(seconds=delay)
+    Generation.objects.filter(pk=generation.pk).update(track_token=token, next_check_at=due)
+    generation.track_token, generation.next_check_at = token, due
+    generation_id = str(generation.pk)
+    transaction.on_commit(lambda: generation_track.using(run_after=due).enqueue(generation_id, token))
+
+
+def _poll_delay(generation: Generation) -> float:
+    if generation.provider != "preview" and settings.PUBLIC_BASE_URL:
+        return settings.GENERATION_WEBHOOK_POLL_SECONDS
+    delay = settings.GENERATION_POLL_FIRST_SECONDS * (1.5 ** min(generation.polls, 20))
+    return min(delay, settings.GENERATION_POLL_MAX_SECONDS)
+
+
+def generation_submit_step(*, generation_id) -> None:
+    generation = Generation.objects.filter(pk=generation_id).first()
+    if generation is None or generation.status != S.QUEUED:
+        return
+    if timezone.now() >= generation.deadline_at:
+        generation_fail(generation=generation, error=_time_limit_message(generation), target=S.TIMED_OUT)
+        return
+    Generation.objects.filter(pk=generation.pk).update(attempts=F("attempts") + 1, stage="Sending to the provider")
+    generation.refresh_from_db()
+    provider = get_provider(generation.provider)
+    try:
+        request_id = provider.submit(generation)
+    except HiggsfieldError as exc:
+        if exc.permanent or generation.attempts >= settings.GENERATION_SUBMIT_ATTEMPTS:
+            generation_fail(generation=generation, error=str(exc))
+        else:
+            delay = min(2.0**generation.attempts, 60.0)
+            Generation.objects.filter(pk=generation.pk, status=S.QUEUED).update(stage=f"Retrying: {exc}")
+            with transaction.atomic():
+                _enqueue_submit(generation, delay=delay)
+        return
+    with transaction.atomic():
+        moved = _move(
+            generation,
+            [S.QUEUED],
+            S.SUBMITTED,
+            provider_request_id=request_id,
+            submitted_at=timezone.now(),
+            stage="Waiting in the provider's queue",
+        )
+        if moved:
+            _schedule_track(generation, _poll_delay(generation))
+    if not moved:
+        # Cancelled while we were submitting: take the job back upstream too.
+        generation.provider_request_id = request_id
+        try:
+            provider.cancel(generation)
+        except HiggsfieldError:
+            logger.warning("Could not cancel upstream request of cancelled generation %s", generation.pk)
+
+
+def _time_limit_message(generation: Generation) -> str:
+    minutes = _time_limit(generation.kind).total_seconds() / 60
+    what = "images" if generation.kind == TEXT_TO_IMAGE else "videos"
+    return f"It took longer than the {minutes:g}-minute limit for {what}, so it was stopped."
+
+
+def generation_track_step(*, generation_id, token: str) -> None:
+    generation = Generation.objects.filter(pk=generation_id).first()
+    if generation is None or generation.is_final or generation.track_token != token:
+        return
+    if timezone.now() >= generation.deadline_at:
+        generation_time_out(generation=generation)
+        return
+    Generation.objects.filter(pk=generation.pk).update(polls=F("polls") + 1)
+    generation.polls += 1
+    try:
+        status = get_provider(generation.provider).status(generation)
+        generation_apply_status(generation=generation, status=status)
+    except HiggsfieldError as exc:
+        if exc.permanent:
+            generation_fail(generation=generation, error=str(exc))
+            return
+        logger.info("Generation %s: not this time (%s); checking again later", generation.pk, exc)
+    generation.refresh_from_db()
+    if not generation.is_final:
+        with transaction.atomic():
+            _schedule_track(generation, _poll_delay(generation))
+
+
+def generation_time_out(*, generation: Generation) -> None:
+    if generation.status == S.SUBMITTED:
+        try:
+            get_provider(generation.provider).cancel(generation)
+        except HiggsfieldError:
+            pass
+    generation_fail(generation=generation, error=_time_limit_message(generation), target=S.TIMED_OUT)
+
+
+def generation_apply_status(*, generation: Generation, status: RequestStatus) -> bool:
+    """Apply what the provider says (a poll or a webhook); True when it changed the job."""
+    if status.status == "queued":
+        return False
+    if status.status == "in_progress":
+        return _move(generation, [S.SUBMITTED], S.IN_PROGRESS, started_at=timezone.now(), stage="Generating")
+    if status.status == "failed":
+        return generation_fail(generation=generation, error=status.error or "The provider could not make it.")
+    if status.status == "nsfw":
+        return generation_fail(
+            generation=generation, error="The provider flagged the result as unsafe and withheld it.", target=S.NSFW
+        )
+    if status.status == "canceled":
+        return _move(generation, Generation.ACTIVE, S.CANCELLED, stage="", error="Cancelled at the provider.")
+    return _complete(generation=generation, status=status)
+
+
+def _complete(*, generation: Generation, status: RequestStatus) -> bool:
+    if generation.is_final:
+        return False
+    Generation.objects.filter(pk=generation.pk, status__in=Generation.ACTIVE).update(stage="Saving the result")
+    try:
+        data = get_provider(generation.provider).fetch(generation, status)
+        info = media.probe(data)
+    except HiggsfieldError as exc:
+        if exc.permanent:
+            return generation_fail(generation=generation, error=str(exc))
+        raise
+    except media.MediaError as exc:
+        return generation_fail(generation=generation, error=f"The result was not a usable file: {exc}")
+    name = default_storage.save(f"results/{generation.owner_id}/{generation.pk}.{info.extension}", ContentFile(data))
+    with transaction.atomic():
+        attachment = Attachment.objects.create(
+            owner_id=generation.owner_id,
+            chat_id=generation.chat_id,
+            message_id=generation.option.message_id if generation.option_id else None,
+            option_id=generation.option_id,
+            kind=info.kind,
+            mime=info.mime,
+            size_bytes=len(data),
+            file=name,
+            width=info.width,
+            height=info.height,
+            duration_ms=info.duration_ms,
+        )
+        moved = _move(generation, Generation.ACTIVE, S.COMPLETED, result=attachment, stage="", error="")
+        if moved and generation.option_id:
+            Option.objects.filter(pk=generation.option_id).update(result_url=attachment.file.url)
+        if not moved:
+            # Cancelled, timed out or completed by a twin delivery meanwhile: ours is not needed.
+            attachment.delete()
+    return moved
+
+
+def generation_webhook(*, token: str, body) -> bool:
+    """A delivery to /api/higgsfield/webhook/{token}; repeated deliveries change nothing."""
+    from .higgsfield import parse_status
+
+    generation = Generation.objects.filter(webhook_token=token).first()
+    if generation is None:
+        raise GenerationError("Unknown webhook.", status=404)
+    if not isinstance(body, dict) or (body.get("request_id") and body["request_id"] != generation.provider_request_id):
+        raise GenerationError("The delivery does not match this job.", status=400)
+    if generation.is_final:
+        return False
+    try:
+        status = parse_status(body)
+    except HiggsfieldError as exc:
+        raise GenerationError(str(exc), status=400) from None
+    if status.status == "completed":
+        # Copying the result is the worker's job, not the webhook request's: track it now.
+        with transaction.atomic():
+            _schedule_track(generation, 0)
+        return True
+    return generation_apply_status(generation=generation, status=status)
+
+
+def generations_watchdog() -> dict:
+    """Put dropped jobs back on track: run by the worker every GENERATION_WATCHDOG_SECONDS.
+
+    A worker killed mid-step leaves a job whose next check never comes; the watchdog plans a
+    new one (the old step, if it ever wakes, holds a stale token and stops). Jobs past their
+    time limit end as timed out. Jobs never submitted are submitted again.
+    """
+    now = timezone.now()
+    grace = timedelta(seconds=max(settings.GENERATION_POLL_MAX_SECONDS, settings.GENERATION_WATCHDOG_SECONDS) * 2)
+    counts = {"timed_out": 0, "rescheduled": 0, "resubmitted": 0}
+    for generation in Generation.objects.filter(status__in=Generation.ACTIVE, deadline_at__lte=now):
+        generation_time_out(generation=generation)
+        counts["timed_out"] += 1
+    overdue = Generation.objects.filter(status__in=[S.SUBMITTED, S.IN_PROGRESS], next_check_at__lt=now - grace)
+    for generation in overdue:
+        with transaction.atomic():
+            _schedule_track(generation, 0)
+        counts["rescheduled"] += 1
+    stuck = Generation.objects.filter(status=S.QUEUED, updated_at__lt=now - grace)
+    for generation in stuck:
+        with transaction.atomic():
+            Generation.objects.filter(pk=generation.pk).update(updated_at=now)
+            _enqueue_submit(generation)
+        counts["resubmitted"] += 1
+    return counts

@@ -1,0 +1,19 @@
+"""Background steps of a generation, run by the worker through Django's tasks API.
+
+Each step is short (one call to the provider) and plans the next one with run_after, so
+tracking a job never holds a worker asleep.
+"""
+
+from django.tasks import task
+
+from . import services
+
+
+@task()
+def generation_submit(generation_id: str) -> None:
+    services.generation_submit_step(generation_id=generation_id)
+
+
+@task()
+def generation_track(generation_id: str, token: str) -> None:
+    services.generation_track_step(generation_id=generation_id, token=token)

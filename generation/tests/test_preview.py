@@ -1,0 +1,215 @@
+"""The local preview renderer: real PNGs and animated WebPs that probe() accepts, the same bytes for the same words."""
+
+import io
+
+import pytest
+from PIL import Image, ImageStat
+
+from generation.media import MediaError, MediaInfo, probe
+from generation.preview import render_clip, render_image
+
+
+def pixels(data):
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image.convert("RGB")
+
+
+def clip_frames(data):
+    with Image.open(io.BytesIO(data)) as clip:
+        frames = []
+        for index in range(clip.n_frames):
+            clip.seek(index)
+            frames.append(clip.convert("RGB"))
+        return frames
+
+
+def mean(image, box=None):
+    return ImageStat.Stat(image.crop(box) if box else image).mean
+
+
+def png(image):
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def halves(size, first, second, *, vertical=False):
+    """An image split in two colours: left and right, or top and bottom."""
+    image = Image.new("RGB", size, first)
+    width, height = size
+    image.paste(second, (0, height // 2, width, height) if vertical else (width // 2, 0, width, height))
+    return image
+
+
+# Images
+
+
+def test_it_renders_a_png_of_the_asked_size():
+    data = render_image(prompt="a lighthouse on a cliff", style_name="Cinematic")
+
+    assert probe(data) == MediaInfo("image/png", "image", "png", 1024, 768, None)
+
+
+@pytest.mark.parametrize("size", [(512, 512), (360, 640), (1920, 1080), (16, 16)])
+def test_it_renders_other_sizes(size):
+    data = render_image(prompt="a lighthouse on a cliff", width=size[0], height=size[1])
+
+    assert (probe(data).width, probe(data).height) == size
+
+
+def test_the_same_words_give_the_same_bytes():
+    first = render_image(prompt="a cat in a hat", style_name="Watercolor", width=400, height=300)
+    second = render_image(prompt="a cat in a hat", style_name="Watercolor", width=400, height=300)
+
+    assert first == second
+
+
+def test_other_words_style_or_seed_give_other_bytes():
+    base = render_image(prompt="a cat in a hat", style_name="Watercolor", width=400, height=300)
+
+    assert render_image(prompt="a dog in a hat", style_name="Watercolor", width=400, height=300) != base
+    assert render_image(prompt="a cat in a hat", style_name="Glitch", width=400, height=300) != base
+    assert render_image(prompt="a cat in a hat", style_name="Watercolor", width=400, height=300, seed=7) != base
+
+
+def test_scene_words_nudge_the_palette():
+    def colour(prompt):
+        return mean(pixels(render_image(prompt=prompt, width=320, height=240)))
+
+    ocean, sunset = colour("waves on the ocean"), colour("a sunset over the hills")
+    night, snow = colour("a quiet night in town"), colour("a snowy village")
+    forest = colour("a path through the forest")
+
+    assert ocean[2] > ocean[0]  # bluer than red
+    assert sunset[0] > sunset[2]
+    assert sum(snow) > sum(night) + 200
+    assert forest[1] > forest[0] and forest[1] > forest[2]
+
+
+def test_it_marks_the_image_as_a_local_preview():
+    # The banner is a dark band across the top, whatever the palette under it.
+    image = pixels(render_image(prompt="a snowy village", width=800, height=600))
+    band, sky = mean(image, (0, 0, 800, 20)), mean(image, (0, 80, 800, 120))
+
+    assert sum(band) < sum(sky) - 150
+
+
+def test_it_refuses_an_absurd_size():
+    with pytest.raises(ValueError, match="16 to 4096"):
+        render_image(prompt="x", width=100_000, height=100_000)
+
+
+# Clips
+
+
+def test_it_renders_an_animated_webp_of_frames_over_fps_seconds():
+    data = render_clip(prompt="a red fox in the snow", motion_name="Dolly In")
+
+    info = probe(data)
+    assert (info.mime, info.kind, info.width, info.height) == ("image/webp", "image", 640, 360)
+    assert abs(info.duration_ms - 2000) <= 1000 / 12
+    assert len(clip_frames(data)) == 24
+    assert len(data) < 1_000_000
+
+
+def test_it_honours_frames_fps_and_size():
+    data = render_clip(prompt="a red fox in the snow", width=320, height=240, frames=10, fps=5)
+
+    info = probe(data)
+    assert (info.width, info.height) == (320, 240)
+    assert abs(info.duration_ms - 2000) <= 1000 / 5
+    assert len(clip_frames(data)) == 10
+
+
+def test_the_same_clip_request_gives_the_same_bytes():
+    first = render_clip(prompt="boats in a harbour", motion_name="Pan Left", width=320, height=180, frames=6)
+    second = render_clip(prompt="boats in a harbour", motion_name="Pan Left", width=320, height=180, frames=6)
+
+    assert first == second
+
+
+def test_the_first_frame_shows_the_source_image():
+    # A 4:3 source, red on the left and teal on the right, cropped to fill 16:9.
+    source = png(halves((800, 600), (220, 40, 40), (30, 160, 150)))
+
+    first = clip_frames(render_clip(prompt="a flag", motion_name="Zoom In", source=source))[0]
+
+    left, right = mean(first, (40, 120, 280, 240)), mean(first, (360, 120, 600, 240))
+    for got, expected in [(left, (220, 40, 40)), (right, (30, 160, 150))]:
+        assert all(abs(g - e) < 12 for g, e in zip(got, expected, strict=True)), (got, expected)
+
+
+def test_it_accepts_a_jpeg_source_with_transparency_free_modes_and_a_transparent_png():
+    jpeg = io.BytesIO()
+    Image.new("L", (300, 200), 128).save(jpeg, "JPEG")
+    transparent = png(Image.new("RGBA", (300, 200), (0, 0, 0, 0)))
+
+    for source in (jpeg.getvalue(), transparent):
+        assert probe(render_clip(prompt="x", source=source, frames=2)).width == 640
+
+
+def test_a_clip_of_a_source_full_of_detail_stays_under_1_mb():
+    noise = io.BytesIO()
+    Image.effect_noise((1600, 1200), 80).convert("RGB").save(noise, "JPEG", quality=95)
+
+    data = render_clip(prompt="leaves", motion_name="Pan Right", source=noise.getvalue())
+
+    assert len(data) < 1_000_000
+    assert probe(data).duration_ms == 2000
+
+
+def test_it_refuses_a_source_that_is_not_an_image():
+    with pytest.raises(MediaError, match="not an image or video we accept"):
+        render_clip(prompt="x", source=b"%PDF-1.7")
+
+
+@pytest.mark.parametrize(
+    ("motion", "vertical", "green_rises"),
+    [
+        ("Pan Left", False, False),  # the view travels from the right (teal) half to the left (red) half
+        ("Pan Right", False, True),
+        ("Crane Up", True, True),  # from the lower (dark) half towards the upper (light) half
+        ("Tilt Down", True, False),
+    ],
+)
+def test_the_camera_moves_the_way_the_motion_says(motion, vertical, green_rises):
+    # Both sources have far more green in one half: teal on the right, light grey on top.
+    colours = ((230, 230, 230), (20, 20, 20)) if vertical else ((220, 40, 40), (30, 160, 150))
+    source = png(halves((960, 540), *colours, vertical=vertical))
+
+    frames = clip_frames(render_clip(prompt="x", motion_name=motion, source=source, width=320, height=180))
+
+    first, last = mean(frames[0], (0, 40, 320, 150))[1], mean(frames[-1], (0, 40, 320, 150))[1]
+    assert (last - first if green_rises else first - last) > 15, (first, last)
+
+
+def test_zoom_in_enlarges_the_middle_and_zoom_out_shrinks_it():
+    source = Image.new("RGB", (960, 540), (20, 20, 20))
+    source.paste((240, 240, 240), (380, 170, 580, 370))  # a light square in the middle
+    centre_light = {}
+    for motion in ("Zoom In", "Zoom Out"):
+        frames = clip_frames(render_clip(prompt="x", motion_name=motion, source=png(source), width=320, height=180))
+        centre_light[motion] = [sum(mean(frame, (60, 40, 260, 150))) for frame in (frames[0], frames[-1])]
+
+    assert centre_light["Zoom In"][1] > centre_light["Zoom In"][0] + 30
+    assert centre_light["Zoom Out"][1] < centre_light["Zoom Out"][0] - 30
+
+
+def test_an_orbit_turns_the_horizon():
+    source = halves((960, 540), (230, 230, 230), (20, 20, 20), vertical=True)
+    frames = clip_frames(render_clip(prompt="x", motion_name="360 Orbit", source=png(source), width=320, height=180))
+
+    def tilt(frame):  # brightness just below the centre line, right side minus left side
+        return sum(mean(frame, (230, 95, 300, 115))) - sum(mean(frame, (20, 95, 90, 115)))
+
+    assert abs(tilt(frames[0])) < 30
+    assert abs(tilt(frames[-1])) > 100
+
+
+def test_every_move_renders_without_a_source():
+    for motion in ("Dolly In", "Arc Left", "Jib Down", "Whip Pan", "Static", ""):
+        data = render_clip(prompt="a neon street at night", motion_name=motion, width=320, height=180, frames=4)
+        frames = clip_frames(data)
+        assert len(frames) == 4
+        assert frames[0].tobytes() != frames[-1].tobytes(), motion
