@@ -322,9 +322,10 @@ def generation_submit_step(*, generation_id) -> None:
 
 
 def _time_limit_message(generation: Generation) -> str:
-    minutes = _time_limit(generation.kind).total_seconds() / 60
+    seconds = _time_limit(generation.kind).total_seconds()
+    limit = f"{seconds / 60:g}-minute" if seconds >= 120 else f"{seconds:g}-second"
     what = "images" if generation.kind == TEXT_TO_IMAGE else "videos"
-    return f"It took longer than the {minutes:g}-minute limit for {what}, so it was stopped."
+    return f"It took longer than the {limit} limit for {what}, so it was stopped."
 
 
 def generation_track_step(*, generation_id, token: str) -> None:

@@ -236,3 +236,11 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# Redis task queue: TASKS_BACKEND=django_tasks_redis.RedisTaskBackend keeps tasks in Redis instead of
+# the database; `manage.py run_worker` then runs that package's worker.
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+if TASKS["default"]["BACKEND"] == "django_tasks_redis.RedisTaskBackend":
+    # The app brings the Redis task admin pages (an unmanaged model, no table).
+    INSTALLED_APPS = [*INSTALLED_APPS, "django_tasks_redis"]
+    TASKS["default"]["OPTIONS"] = {"REDIS_URL": REDIS_URL}

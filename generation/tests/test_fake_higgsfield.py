@@ -493,9 +493,15 @@ def test_stop_ends_every_thread_promptly_even_with_work_pending():
         server.work_seconds = 60
         httpx.post(f"{base}/{SOUL}", json={}, params={"hf_webhook": receiver.url()}, headers=headers)
         server.slow_next("status", 30)
-        hanging = threading.Thread(
-            target=lambda: pytest.raises(httpx.HTTPError, httpx.get, f"{base}/requests/x/status", headers=headers)
-        )
+        outcome = []
+
+        def poll_slowly():
+            try:
+                outcome.append(httpx.get(f"{base}/requests/x/status", headers=headers, timeout=10))
+            except httpx.HTTPError as exc:
+                outcome.append(exc)
+
+        hanging = threading.Thread(target=poll_slowly)
         hanging.start()
         receiver.wait_for(3)
         time.sleep(0.05)  # the slow status call is waiting in the fake
@@ -508,6 +514,7 @@ def test_stop_ends_every_thread_promptly_even_with_work_pending():
     assert stopped_in < 1.0
     assert fake_threads() == []
     assert not hanging.is_alive()
+    assert isinstance(outcome[0], httpx.HTTPError)  # the slow call was dropped, not answered
     with pytest.raises(RuntimeError):
         _ = server.url
     server.stop()  # a second stop is harmless
