@@ -5,6 +5,7 @@ same call would fail again) or worth another try (408, 429, 5xx, timeouts, a bro
 an answer we cannot read). Secrets never appear in an error message.
 """
 
+import functools
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -65,19 +66,24 @@ def _raise_for(response: httpx.Response, action: str) -> None:
     raise HiggsfieldError(message, permanent=code in PERMANENT_STATUSES, status=code)
 
 
+@functools.cache
+def _shared_http() -> httpx.Client:
+    """One connection pool per process: building a client (and its TLS context) costs more than a call."""
+    return httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+
+
 class HiggsfieldClient:
     def __init__(self, *, base_url=None, key_id=None, key_secret=None, timeout=None):
         self.base_url = (base_url or settings.HIGGSFIELD_BASE_URL).rstrip("/")
         key_id = key_id if key_id is not None else settings.HIGGSFIELD_KEY_ID
         key_secret = key_secret if key_secret is not None else settings.HIGGSFIELD_KEY_SECRET
-        self._http = httpx.Client(
-            timeout=timeout or settings.HIGGSFIELD_TIMEOUT,
-            headers={"Authorization": f"Key {key_id}:{key_secret}", "Accept": "application/json"},
-            follow_redirects=False,
-        )
+        self._headers = {"Authorization": f"Key {key_id}:{key_secret}", "Accept": "application/json"}
+        self._timeout = timeout or settings.HIGGSFIELD_TIMEOUT
+        self._http = _shared_http()
 
     def close(self):
-        self._http.close()
+        # The connection pool is shared by the process and outlives this client.
+        pass
 
     def __enter__(self):
         return self
@@ -87,7 +93,7 @@ class HiggsfieldClient:
 
     def _call(self, method: str, url: str, action: str, **kwargs) -> httpx.Response:
         try:
-            response = self._http.request(method, url, **kwargs)
+            response = self._http.request(method, url, headers=self._headers, timeout=self._timeout, **kwargs)
         except httpx.TimeoutException:
             raise HiggsfieldError(f"Higgsfield did not answer in time ({action}).", permanent=False) from None
         except httpx.HTTPError as exc:
@@ -135,7 +141,7 @@ class HiggsfieldClient:
     def fetch(self, url: str, *, max_bytes: int) -> bytes:
         """A result's bytes, refusing more than max_bytes."""
         try:
-            with httpx.stream("GET", url, timeout=settings.HIGGSFIELD_TIMEOUT, follow_redirects=True) as response:
+            with self._http.stream("GET", url, timeout=self._timeout, follow_redirects=True) as response:
                 if response.status_code >= 400:
                     raise HiggsfieldError(
                         f"The result could not be downloaded ({response.status_code}).",

@@ -14,6 +14,7 @@ def generation_submit(generation_id: str) -> None:
     services.generation_submit_step(generation_id=generation_id)
 
 
-@task()
+# Tracking goes before new submissions: a finished job's result should not wait behind a queue of new jobs.
+@task(priority=10)
 def generation_track(generation_id: str, token: str) -> None:
     services.generation_track_step(generation_id=generation_id, token=token)

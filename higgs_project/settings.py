@@ -153,6 +153,8 @@ STORAGES = {
 
 # Background work: Django's tasks API on the database queue (worker: manage.py db_worker).
 TASKS = {"default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
+# Task loops per worker process (`manage.py run_worker`); the tasks mostly wait on the network.
+WORKER_THREADS = env.int("WORKER_THREADS", default=4)
 
 # The JSON API.
 CORS_ALLOWED_ORIGINS = env.list(
