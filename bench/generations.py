@@ -114,6 +114,7 @@ def run(mode: str, args, base_env: dict) -> dict:
                 except subprocess.TimeoutExpired:
                     process.kill()
         submissions = fake.submissions
+        deliveries = [d for d in fake.webhook_deliveries if d.ok and not d.duplicate]
     connection.close()
 
     # The fake's clock is time.monotonic() in this process; rows carry wall-clock times.
@@ -125,6 +126,12 @@ def run(mode: str, args, base_env: dict) -> dict:
         if r["status"] == "completed" and r["provider_request_id"] in fake_done
     )
     request_ids = [s.request_id for s in submissions]
+    if deliveries:
+        answered = sorted(d.at - fake_done[d.request_id] for d in deliveries if d.request_id in fake_done)
+        print(
+            f"  webhook answered by our web server: p50 {statistics.median(answered):.2f} s, "
+            f"p95 {answered[int(0.95 * (len(answered) - 1))]:.2f} s after the fake finished"
+        )
     unfinished = Generation.objects.filter(pk__in=ids).exclude(status="completed")
     for status, error in sorted(set(unfinished.values_list("status", "error")))[:5]:
         print(f"  {mode}: {status}: {error}")

@@ -351,6 +351,19 @@ def generation_track_step(*, generation_id, token: str) -> None:
             _schedule_track(generation, _poll_delay(generation))
 
 
+def generation_complete_step(*, generation_id, result_url: str) -> None:
+    """Copy in a result that a webhook announced; a poll will try again if this fails for a passing reason."""
+    generation = Generation.objects.filter(pk=generation_id).first()
+    if generation is None or generation.is_final:
+        return
+    try:
+        _complete(generation=generation, status=RequestStatus(status="completed", result_url=result_url))
+    except HiggsfieldError as exc:
+        logger.info("Generation %s: result not copied yet (%s); tracking will retry", generation.pk, exc)
+        with transaction.atomic():
+            _schedule_track(generation, _poll_delay(generation))
+
+
 def generation_time_out(*, generation: Generation) -> None:
     if generation.status == S.SUBMITTED:
         try:
@@ -380,7 +393,6 @@ def generation_apply_status(*, generation: Generation, status: RequestStatus) ->
 def _complete(*, generation: Generation, status: RequestStatus) -> bool:
     if generation.is_final:
         return False
-    Generation.objects.filter(pk=generation.pk, status__in=Generation.ACTIVE).update(stage="Saving the result")
     try:
         data = get_provider(generation.provider).fetch(generation, status)
         info = media.probe(data)
@@ -430,9 +442,11 @@ def generation_webhook(*, token: str, body) -> bool:
     except HiggsfieldError as exc:
         raise GenerationError(str(exc), status=400) from None
     if status.status == "completed":
-        # Copying the result is the worker's job, not the webhook request's: track it now.
-        with transaction.atomic():
-            _schedule_track(generation, 0)
+        # Copying the result is the worker's job, not the webhook request's.
+        from .tasks import generation_complete
+
+        generation_id, url = str(generation.pk), status.result_url
+        transaction.on_commit(lambda: generation_complete.enqueue(generation_id, url))
         return True
     return generation_apply_status(generation=generation, status=status)
 

@@ -18,3 +18,9 @@ def generation_submit(generation_id: str) -> None:
 @task(priority=10)
 def generation_track(generation_id: str, token: str) -> None:
     services.generation_track_step(generation_id=generation_id, token=token)
+
+
+# A result announced by a webhook: copy it in before anything else.
+@task(priority=20)
+def generation_complete(generation_id: str, result_url: str) -> None:
+    services.generation_complete_step(generation_id=generation_id, result_url=result_url)
