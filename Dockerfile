@@ -1,5 +1,5 @@
 # Higgs: web (gunicorn serving ASGI through the uvicorn worker) by default;
-# run the worker from the same image with: python manage.py db_worker --queue-name '*'
+# run the worker from the same image with: python manage.py run_worker
 FROM python:3.13-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -20,6 +20,13 @@ def absolute_url(request, url: str | None) -> str | None:
     return request.build_absolute_uri(url)
 
 
+def _absolute_chunks(request, chunks):
+    """Result chunks carry our media paths; the client needs absolute URLs."""
+    if not chunks:
+        return chunks
+    return [{**c, "imageUrl": absolute_url(request, c["imageUrl"])} if c.get("imageUrl") else c for c in chunks]
+
+
 class ChatIn(Schema):
     model_config = ConfigDict(extra="forbid")
     title: str | None = Field(default=None, max_length=200)
@@ -118,7 +125,7 @@ class MessageOut(Schema):
             chat_id=message.chat_id,
             author_type=message.author_type,
             content_text=message.content_text,
-            render_payload=message.render_payload,
+            render_payload=_absolute_chunks(request, message.render_payload),
             attachments=[AttachmentOut.from_attachment(request, a) for a in message.attachments.all()],
             created_at=message.created_at,
             status=message.display_status,

@@ -420,10 +420,28 @@ def _complete(*, generation: Generation, status: RequestStatus) -> bool:
         moved = _move(generation, Generation.ACTIVE, S.COMPLETED, result=attachment, stage="", error="")
         if moved and generation.option_id:
             Option.objects.filter(pk=generation.option_id).update(result_url=attachment.file.url)
+            _reply_show_result(generation=generation, attachment=attachment)
         if not moved:
             # Cancelled, timed out or completed by a twin delivery meanwhile: ours is not needed.
             attachment.delete()
     return moved
+
+
+def _reply_show_result(*, generation: Generation, attachment: Attachment) -> None:
+    """Add the result to the reply that offered the option, so a reload of the chat shows it there."""
+    from chats.models import Message
+
+    message = Message.objects.select_for_update().get(pk=generation.option.message_id)
+    chunk = {
+        "type": "video" if attachment.kind == Attachment.Kind.VIDEO else "image",
+        "imageUrl": attachment.file.url,
+        "alt": f"Result of {generation.model_key} for option {generation.option.position + 1}",
+        "option_id": str(generation.option_id),
+        "generation_id": str(generation.pk),
+        "mime": attachment.mime,
+    }
+    message.render_payload = [*(message.render_payload or []), chunk]
+    message.save(update_fields=["render_payload", "updated_at"])
 
 
 def generation_webhook(*, token: str, body) -> bool:

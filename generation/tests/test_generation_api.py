@@ -46,6 +46,11 @@ def test_a_job_from_an_option_runs_on_the_preview_provider_and_lands_in_the_chat
     assert Option.objects.get(pk=option.pk).result_url
     options = alice_api.get(f"/api/messages/{option.message_id}/options").json()
     assert next(o for o in options if o["id"] == str(option.id))["result_url"] == done["url"]
+    # The reply that offered the option shows the result after a reload.
+    messages = alice_api.get(f"/api/chats/{option.message.chat_id}/messages").json()["items"]
+    chunk = messages[1]["render_payload"][-1]
+    assert chunk["type"] == "image" and chunk["imageUrl"] == done["url"]
+    assert chunk["option_id"] == str(option.id)
 
 
 def test_the_contracts_generate_waits_and_answers_the_url(alice_api, option, settings, run_worker):
