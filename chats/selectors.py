@@ -1,15 +1,14 @@
 """Reads of chats, messages, options and attachments, always scoped to their owner."""
 
 import uuid
-from datetime import datetime
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.http import Http404
 
 from recommender.types import Turn
 
 from .models import ApiToken, Attachment, Chat, Message, Option
-from .pagination import CursorError, Page, decode_cursor, encode_cursor
+from .pagination import CursorError, Page, decode_cursor, encode_cursor, paginate_by_time
 
 
 def chat_get(*, user, chat_id: uuid.UUID) -> Chat:
@@ -22,22 +21,14 @@ def chat_get(*, user, chat_id: uuid.UUID) -> Chat:
 
 def chat_list(*, user, limit: int, cursor: str | None = None) -> Page:
     """The user's chats, most recently active first (last message, or creation before any)."""
-    qs = Chat.objects.filter(owner=user).order_by("-last_activity_at", "-id")
-    if cursor:
-        activity, chat_id = decode_cursor("chats", cursor, 2)
-        try:
-            activity = datetime.fromisoformat(activity)
-            chat_id = uuid.UUID(chat_id)
-        except (TypeError, ValueError):
-            raise CursorError("The cursor is malformed: pass back a next_cursor from an earlier page.") from None
-        qs = qs.filter(Q(last_activity_at__lt=activity) | Q(last_activity_at=activity, id__lt=chat_id))
-    rows = list(qs[: limit + 1])
-    items, has_more = rows[:limit], len(rows) > limit
-    next_cursor = None
-    if has_more:
-        last = items[-1]
-        next_cursor = encode_cursor("chats", [last.last_activity_at.isoformat(), str(last.id)])
-    return Page(items=items, next_cursor=next_cursor, has_more=has_more)
+    return paginate_by_time(
+        Chat.objects.filter(owner=user),
+        kind="chats",
+        field="last_activity_at",
+        limit=limit,
+        cursor=cursor,
+        newest_first=True,
+    )
 
 
 def message_get(*, user, message_id: uuid.UUID) -> Message:
@@ -105,22 +96,14 @@ def attachment_find_by_url(*, owner, url: str) -> Attachment | None:
 
 def attachment_list(*, chat: Chat, limit: int, cursor: str | None = None) -> Page:
     """A chat's attachments, oldest first."""
-    qs = Attachment.objects.filter(chat=chat).order_by("created_at", "id")
-    if cursor:
-        created, attachment_id = decode_cursor("attachments", cursor, 2)
-        try:
-            created = datetime.fromisoformat(created)
-            attachment_id = uuid.UUID(attachment_id)
-        except (TypeError, ValueError):
-            raise CursorError("The cursor is malformed: pass back a next_cursor from an earlier page.") from None
-        qs = qs.filter(Q(created_at__gt=created) | Q(created_at=created, id__gt=attachment_id))
-    rows = list(qs[: limit + 1])
-    items, has_more = rows[:limit], len(rows) > limit
-    next_cursor = None
-    if has_more:
-        last = items[-1]
-        next_cursor = encode_cursor("attachments", [last.created_at.isoformat(), str(last.id)])
-    return Page(items=items, next_cursor=next_cursor, has_more=has_more)
+    return paginate_by_time(
+        Attachment.objects.filter(chat=chat),
+        kind="attachments",
+        field="created_at",
+        limit=limit,
+        cursor=cursor,
+        newest_first=False,
+    )
 
 
 def api_token_find(*, key_hash: str) -> ApiToken | None:

@@ -160,17 +160,8 @@ def generation_request(
         webhook_token=secrets.token_urlsafe(32),
         deadline_at=timezone.now() + _time_limit(kind),
     )
-    try:
-        with transaction.atomic():
-            generation.save(force_insert=True)
-            _enqueue_submit(generation)
-    except IntegrityError:
-        # Two tabs, one click each: the other request made it first.
-        live = Generation.objects.filter(dedupe_key=key, status__in=[*Generation.ACTIVE, S.COMPLETED]).first()
-        if live is None:
-            raise
-        return live, False
-    return generation, True
+    saved = _job_start(generation)
+    return saved, saved is generation
 
 
 def generation_retry(*, generation: Generation) -> Generation:
@@ -197,18 +188,24 @@ def generation_retry(*, generation: Generation) -> Generation:
         webhook_token=secrets.token_urlsafe(32),
         deadline_at=timezone.now() + _time_limit(generation.kind),
     )
+    return _job_start(retry)
+
+
+def _job_start(generation: Generation) -> Generation:
+    """Save a new job and queue its submission; if the same request is already live, that job instead."""
     try:
         with transaction.atomic():
-            retry.save(force_insert=True)
-            _enqueue_submit(retry)
+            generation.save(force_insert=True)
+            _enqueue_submit(generation)
     except IntegrityError:
+        # Two tabs, one click each: the other request made it first.
         live = Generation.objects.filter(
             dedupe_key=generation.dedupe_key, status__in=[*Generation.ACTIVE, S.COMPLETED]
         ).first()
         if live is None:
             raise
         return live
-    return retry
+    return generation
 
 
 # --- Moving ---
