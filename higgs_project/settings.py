@@ -11,6 +11,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -138,10 +140,17 @@ if AWS_STORAGE_BUCKET_NAME:
             "querystring_auth": not env.bool("AWS_S3_PUBLIC_URLS", default=False),
             "querystring_expire": env.int("AWS_S3_URL_EXPIRY", default=3600),
             "file_overwrite": False,
+            # Presigned uploads limited to the declared Content-Type need SigV4 (it signs that header).
+            "signature_version": "s3v4",
         },
     }
 else:
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+# Uploads (chats.uploads): the largest file accepted, how long a presigned upload URL stays valid
+# (seconds), and how long an upload may wait to be sent with a message before the clean-up removes it.
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=100 * 1024 * 1024)
+UPLOAD_URL_EXPIRY = env.int("UPLOAD_URL_EXPIRY", default=900)
+UPLOAD_UNATTACHED_SECONDS = env.int("UPLOAD_UNATTACHED_SECONDS", default=24 * 3600)
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {
@@ -223,7 +232,29 @@ if not DEBUG:
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-LOGIN_URL = "/admin/login/"
+# The browser pages (chats.views): Django's own auth views under /accounts/.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+# Failed log-ins per username and address before a lock-out of LOGIN_LOCKOUT_SECONDS (counted in the cache).
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+
+# Django's Content Security Policy: scripts and styles only from our own static files (no
+# inline scripts, styles or event handlers); media may come from S3 or Higgsfield's CDN.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:", "blob:", "https:"],
+    "media-src": [CSP.SELF, "blob:", "https:"],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.static import serve
 
 from higgs_project.api import api
@@ -8,6 +8,7 @@ from higgs_project.api import api
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("", include("chats.urls")),
 ]
 
 if not settings.AWS_STORAGE_BUCKET_NAME:

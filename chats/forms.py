@@ -1,0 +1,77 @@
+"""Forms of the browser pages: accounts (with a limit on failed log-ins), chat titles, messages, generating."""
+
+import hashlib
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+
+from generation.model_list import models_for_kind
+
+from .services import MESSAGE_MAX_LENGTH, TITLE_MAX_LENGTH
+
+
+class SignupForm(auth_forms.UserCreationForm):
+    class Meta(auth_forms.UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username",)
+
+
+def _failures_key(request, username: str) -> str:
+    who = f"{(username or '').strip().lower()}|{request.META.get('REMOTE_ADDR', '') if request else ''}"
+    return "login-failures:" + hashlib.sha256(who.encode()).hexdigest()
+
+
+class LoginForm(auth_forms.AuthenticationForm):
+    """Django's log-in form, locked for a while after too many failures for one username from one address."""
+
+    error_messages = {
+        **auth_forms.AuthenticationForm.error_messages,
+        "locked": "Too many failed log-ins. Wait %(minutes)d minutes and try again, or ask for help.",
+    }
+
+    def clean(self):
+        key = _failures_key(self.request, self.data.get("username", ""))
+        if cache.get(key, 0) >= settings.LOGIN_FAILURE_LIMIT:
+            raise forms.ValidationError(
+                self.error_messages["locked"],
+                code="locked",
+                params={"minutes": max(1, settings.LOGIN_LOCKOUT_SECONDS // 60)},
+            )
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            cache.add(key, 0, settings.LOGIN_LOCKOUT_SECONDS)
+            try:
+                cache.incr(key)
+            except ValueError:  # expired in between
+                cache.set(key, 1, settings.LOGIN_LOCKOUT_SECONDS)
+            raise
+        cache.delete(key)
+        return cleaned
+
+
+class RenameForm(forms.Form):
+    title = forms.CharField(max_length=TITLE_MAX_LENGTH, label="Chat title")
+
+
+class MessageForm(forms.Form):
+    text = forms.CharField(max_length=MESSAGE_MAX_LENGTH, label="Message", strip=True)
+
+
+class GenerateForm(forms.Form):
+    """The model to generate an option with: one of the models of the option's kind (the option's by default)."""
+
+    model = forms.ChoiceField(label="Model", required=False)
+
+    def __init__(self, *args, option, **kwargs):
+        kwargs.setdefault("auto_id", f"%s-{option.pk}")  # several options share a page
+        super().__init__(*args, **kwargs)
+        self.option = option
+        self.fields["model"].choices = [(m.key, m.label) for m in models_for_kind(option.kind)]
+        self.fields["model"].initial = option.model_key
+
+    def model_key(self) -> str:
+        return self.cleaned_data.get("model") or self.option.model_key

@@ -1,0 +1,92 @@
+"""Words and small facts the chat templates show: labels of models, kinds and states, elapsed time."""
+
+from django import template
+from django.utils import timezone
+
+from generation.model_list import MODELS
+from generation.models import Generation
+
+register = template.Library()
+
+KIND_LABELS = {"text_to_image": "Image", "image_to_video": "Image to video", "text_to_video": "Video"}
+STATUS_LABELS = {
+    "queued": "Queued",
+    "submitted": "Waiting at the provider",
+    "in_progress": "Generating",
+    "completed": "Done",
+    "failed": "Failed",
+    "nsfw": "Withheld as unsafe",
+    "cancelled": "Cancelled",
+    "timed_out": "Timed out",
+}
+
+
+@register.filter
+def model_label(key: str) -> str:
+    model = MODELS.get(key)
+    return model.label if model else key
+
+
+@register.filter
+def kind_label(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind)
+
+
+@register.filter
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
+
+
+@register.filter
+def is_final(generation: Generation) -> bool:
+    return generation.status in Generation.FINAL
+
+
+@register.filter
+def can_cancel(generation: Generation) -> bool:
+    # Once the provider has started, generation_cancel refuses: no button then.
+    return generation.status in (Generation.Status.QUEUED, Generation.Status.SUBMITTED)
+
+
+@register.filter
+def can_retry(generation: Generation) -> bool:
+    return generation.status in Generation.RETRYABLE
+
+
+def _seconds(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+@register.filter
+def elapsed(generation: Generation) -> str:
+    """How long it has run (while active) or took (once ended)."""
+    start = generation.created_at
+    end = generation.finished_at or timezone.now()
+    return _seconds((end - start).total_seconds()) if start else ""
+
+
+@register.filter
+def preview_url(option) -> str:
+    entry = option.style or option.motion
+    return entry.preview_url if entry else ""
+
+
+@register.filter
+def catalogue_name(option) -> str:
+    entry = option.style or option.motion
+    return entry.name if entry else ""
+
+
+@register.simple_tag
+def generation_look(generation: Generation) -> str:
+    """The name of the style or motion a generation used ('' when none)."""
+    from recommender.selectors import motion_list, style_list
+
+    if generation.style_id:
+        entry = style_list(enabled_only=False).filter(pk=generation.style_id).first()
+    elif generation.motion_id:
+        entry = motion_list(enabled_only=False).filter(pk=generation.motion_id).first()
+    else:
+        return ""
+    return entry.name if entry else ""

@@ -1,0 +1,222 @@
+"""Generation cards on the chat page: generate, poll until final, cancel, retry, results, animate, the gallery."""
+
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient, Client
+from django_tasks_db.management.commands.db_worker import Worker
+
+from chats import replies
+from chats import services as chat_services
+from chats.models import Message
+from generation import services as generation_services
+from generation.models import Generation
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture(autouse=True)
+def fast_preview(settings, tmp_path):
+    settings.GENERATION_POLL_FIRST_SECONDS = 0.05
+    settings.GENERATION_POLL_MAX_SECONDS = 0.2
+    settings.PREVIEW_QUEUE_SECONDS = 0.0
+    settings.PREVIEW_WORK_SECONDS = 0.1
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def run_worker_until(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("the jobs did not get there in time")
+        Worker(
+            queue_names=["*"],
+            interval=0,
+            batch=True,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=None,
+            worker_id="page-tests",
+            excluded_queue_names=[],
+        ).run()
+        time.sleep(0.03)
+
+
+@pytest.fixture
+def option(alice, seed_catalogue):
+    chat = chat_services.chat_create(owner=alice, title="Generate")
+    reply = chat_services.message_post(chat=chat, text="a cinematic sunset over mountains")
+    return reply.options.first()
+
+
+def client_for(user, **kwargs):
+    client = Client(**kwargs)
+    client.force_login(user)
+    return client
+
+
+def generate(client, option, **data):
+    return client.post(f"/options/{option.id}/generate/", data, headers=HX)
+
+
+def test_generate_answers_a_card_that_polls_until_it_is_final(alice, option):
+    client = client_for(alice)
+    response = generate(client, option)
+    assert response.status_code == 200
+    html = response.content.decode()
+    generation = Generation.objects.get(option=option)
+    assert "<html" not in html
+    assert f'hx-get="/generations/{generation.id}/"' in html
+    assert 'hx-trigger="every 2s, higgs:wake from:body"' in html
+    assert "Queued" in html
+    assert f'hx-post="/generations/{generation.id}/cancel/"' in html
+
+    run_worker_until(lambda: Generation.objects.get(pk=generation.pk).is_final)
+    card = client.get(f"/generations/{generation.id}/", headers=HX).content.decode()
+    assert "hx-trigger" not in card  # final: polling stops
+    generation.refresh_from_db()
+    url = generation.result.file.url
+    assert f'src="{url}"' in card
+    assert f'href="{url}" download' in card
+    assert f'hx-post="/generations/{generation.id}/animate/"' in card
+    assert generation.prompt[:60] in card
+    assert "How it was made" in card
+
+
+def test_the_chat_page_shows_generations_after_a_reload(alice, option):
+    client = client_for(alice)
+    generate(client, option)
+    generation = Generation.objects.get(option=option)
+    html = client.get(f"/chats/{option.message.chat_id}/").content.decode()
+    assert f'id="generation-{generation.id}"' in html
+    assert f'hx-get="/generations/{generation.id}/"' in html  # pending work keeps updating
+
+
+def test_the_chosen_model_wins_and_a_model_of_another_kind_is_refused(alice, option):
+    client = client_for(alice)
+    other = "seedream" if option.model_key != "seedream" else "soul"
+    assert generate(client, option, model=other).status_code == 200
+    assert Generation.objects.get(option=option).model_key == other
+    response = generate(client, option, model="kling-2-5")
+    assert response.status_code == 422
+    assert response["HX-Retarget"] == f"#option-error-{option.id}"
+    assert "Pick one of the models" in response.content.decode()
+
+
+def test_generate_without_htmx_redirects_to_the_option(alice, option):
+    response = client_for(alice).post(f"/options/{option.id}/generate/")
+    assert response.status_code == 302
+    assert response["Location"] == f"/chats/{option.message.chat_id}/#option-{option.id}"
+
+
+def test_cancel_then_retry(alice, option):
+    client = client_for(alice)
+    generate(client, option)
+    generation = Generation.objects.get(option=option)
+    response = client.post(f"/generations/{generation.id}/cancel/", headers=HX)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Cancelled" in html and "hx-trigger" not in html
+    assert f'hx-post="/generations/{generation.id}/retry/"' in html
+    response = client.post(f"/generations/{generation.id}/retry/", headers=HX)
+    retry = Generation.objects.get(retry_of=generation)
+    assert f'id="generation-{retry.id}"' in response.content.decode()
+    page = client.get(f"/chats/{option.message.chat_id}/").content.decode()
+    assert f'id="generation-{retry.id}"' in page
+    assert f'id="generation-{generation.id}"' not in page  # the retried attempt gives way
+
+
+def test_cancel_after_the_end_says_why(alice, option):
+    client = client_for(alice)
+    generate(client, option)
+    generation = Generation.objects.get(option=option)
+    generation_services.generation_fail(generation=generation, error="The provider could not make it.")
+    response = client.post(f"/generations/{generation.id}/cancel/", headers=HX)
+    html = response.content.decode()
+    assert "already ended" in html
+    assert "The provider could not make it." in html
+    assert "Retry" in html
+
+
+@pytest.mark.parametrize(
+    ("target", "label"), [("failed", "Failed"), ("nsfw", "Withheld as unsafe"), ("timed_out", "Timed out")]
+)
+def test_final_states_show_the_reason_and_retry(alice, option, target, label):
+    client = client_for(alice)
+    generate(client, option)
+    generation = Generation.objects.get(option=option)
+    generation_services.generation_fail(generation=generation, error="Because.", target=target)
+    html = client.get(f"/generations/{generation.id}/", headers=HX).content.decode()
+    assert label in html and "Because." in html and "Retry" in html and "hx-trigger" not in html
+
+
+def test_a_generation_page_without_htmx_is_a_whole_page(alice, option):
+    client = client_for(alice)
+    generate(client, option)
+    generation = Generation.objects.get(option=option)
+    html = client.get(f"/generations/{generation.id}/").content.decode()
+    assert "<html" in html and f'id="generation-{generation.id}"' in html
+
+
+def test_another_persons_generations_are_404(alice, bob, option):
+    generate(client_for(alice), option)
+    generation = Generation.objects.get(option=option)
+    client = client_for(bob)
+    assert client.post(f"/options/{option.id}/generate/", headers=HX).status_code == 404
+    assert client.get(f"/generations/{generation.id}/").status_code == 404
+    assert client.post(f"/generations/{generation.id}/cancel/").status_code == 404
+    assert client.post(f"/generations/{generation.id}/retry/").status_code == 404
+    assert async_to_sync(_animate)(bob, generation).status_code == 404
+    assert Generation.objects.get(pk=generation.pk).status == "queued"
+
+
+def test_generation_actions_need_the_csrf_token(alice, option):
+    generate(client_for(alice), option)
+    generation = Generation.objects.get(option=option)
+    client = client_for(alice, enforce_csrf_checks=True)
+    for action in ["cancel", "retry", "animate"]:
+        assert client.post(f"/generations/{generation.id}/{action}/", headers=HX).status_code == 403
+    assert Generation.objects.get(pk=generation.pk).status == "queued"
+
+
+async def _animate(user, generation):
+    client = AsyncClient()
+    await client.aforce_login(user)
+    response = await client.post(f"/generations/{generation.id}/animate/", headers=HX)
+    await replies.replies_wait()
+    return response
+
+
+def test_animate_this_image_offers_image_to_video_options_in_the_chat(alice, option):
+    client = client_for(alice)
+    generate(client, option)
+    generation = Generation.objects.get(option=option)
+    run_worker_until(lambda: Generation.objects.get(pk=generation.pk).is_final)
+    generation.refresh_from_db()
+    response = async_to_sync(_animate)(alice, generation)
+    reply = Message.objects.filter(chat_id=option.message.chat_id).order_by("-position").first()
+    assert response["HX-Redirect"] == f"/chats/{option.message.chat_id}/#message-{reply.id}"
+    asked = Message.objects.get(chat_id=reply.chat_id, position=reply.position - 1)
+    assert asked.content_text.startswith("Animate this image")
+    assert asked.attachments.get().pk == generation.result_id
+    assert reply.status == "complete"
+    assert {o.kind for o in reply.options.all()} == {"image_to_video"}
+
+
+def test_the_gallery_shows_results_across_chats(alice, bob, option):
+    client = client_for(alice)
+    assert "Nothing here yet" in client.get("/gallery/").content.decode()
+    generate(client, option)
+    generation = Generation.objects.get(option=option)
+    run_worker_until(lambda: Generation.objects.get(pk=generation.pk).is_final)
+    generation.refresh_from_db()
+    html = client.get("/gallery/").content.decode()
+    assert "<html" in html and generation.result.file.url in html
+    assert f'href="/chats/{option.message.chat_id}/#generation-{generation.id}"' in html
+    fragment = client.get("/gallery/", headers=HX).content.decode()
+    assert "<html" not in fragment and generation.result.file.url in fragment
+    assert generation.result.file.url not in client_for(bob).get("/gallery/").content.decode()
+    assert client.get("/gallery/?cursor=nonsense").status_code == 400

@@ -1,0 +1,28 @@
+"""The browser pages: the chat, its fragments for htmx, the gallery and the account pages."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("chats/new/", views.chat_new, name="chat_new"),
+    path("chats/start/", views.chat_start, name="chat_start"),
+    path("chats/<uuid:chat_id>/", views.chat_detail, name="chat_detail"),
+    path("chats/<uuid:chat_id>/rename/", views.chat_rename, name="chat_rename"),
+    path("chats/<uuid:chat_id>/delete/", views.chat_delete, name="chat_delete"),
+    path("chats/<uuid:chat_id>/messages/", views.message_create, name="message_create"),
+    path("messages/<uuid:message_id>/stream/", views.reply_stream, name="reply_stream"),
+    path("messages/<uuid:message_id>/retry/", views.reply_retry, name="reply_retry"),
+    path("options/<uuid:option_id>/generate/", views.option_generate, name="option_generate"),
+    path("generations/<uuid:generation_id>/", views.generation_detail, name="generation_detail"),
+    path("generations/<uuid:generation_id>/cancel/", views.generation_cancel, name="generation_cancel"),
+    path("generations/<uuid:generation_id>/retry/", views.generation_retry, name="generation_retry"),
+    path("generations/<uuid:generation_id>/animate/", views.generation_animate, name="generation_animate"),
+    path("gallery/", views.gallery, name="gallery"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
+]
