@@ -3,15 +3,16 @@
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from ninja import Query, Router, Schema, Status
 from ninja.responses import NinjaJSONEncoder
 from pydantic import Field
 
-from . import replies, selectors, services
+from . import replies, selectors, services, uploads
 from .schemas import (
     AttachmentOut,
     ChatEnvelope,
@@ -25,6 +26,7 @@ from .schemas import (
     MessagePage,
     OkOut,
     OptionOut,
+    absolute_url,
 )
 
 router = Router(tags=["chats"])
@@ -175,6 +177,58 @@ def attachment_list(request, chat_id: uuid.UUID, query: Query[AttachmentListQuer
         next_cursor=page.next_cursor,
         has_more=page.has_more,
     )
+
+
+class PresignIn(Schema):
+    file_name: str = Field(max_length=1000)
+    content_type: str = Field(max_length=200)
+    size: int = Field(ge=0)
+
+
+class PresignOut(Schema):
+    upload_url: str
+    download_url: str
+    upload_id: uuid.UUID
+    # Ours, beyond the contract: when upload_url stops working.
+    expires_at: datetime
+
+
+@router.post("/attachments/presign", response=PresignOut, tags=["attachments"])
+def attachment_presign(request, payload: PresignIn):
+    """Where to PUT a file (with `Content-Type: <content_type>`), and the URL to send with a message after."""
+    presigned = uploads.upload_presign(
+        owner=request.auth, file_name=payload.file_name, content_type=payload.content_type, size=payload.size
+    )
+    return PresignOut(
+        upload_url=absolute_url(request, presigned.upload_url),
+        download_url=absolute_url(request, presigned.download_url),
+        upload_id=presigned.upload_id,
+        expires_at=datetime.fromtimestamp(presigned.expires_at, tz=UTC),
+    )
+
+
+@router.put("/uploads/{ticket}", auth=None, response=AttachmentOut, tags=["attachments"])
+def upload_put(request, ticket: str):
+    """The raw bytes of a presigned upload (local storage). The signed ticket in the URL is the credential."""
+    length = request.META.get("CONTENT_LENGTH")
+    attachment = uploads.upload_receive(
+        token=ticket,
+        content_type=request.META.get("CONTENT_TYPE"),
+        content_length=int(length) if length and length.isdigit() else None,
+        stream=request,
+    )
+    return AttachmentOut.from_attachment(request, attachment)
+
+
+@router.get("/attachments/{uuid:upload_id}", response=AttachmentOut, tags=["attachments"])
+def attachment_detail(request, upload_id: uuid.UUID):
+    """One of your uploads (or results), measured; an upload that went straight to S3 is checked on first sight."""
+    attachment = selectors.attachment_get(user=request.auth, attachment_id=upload_id)
+    if attachment is None:
+        attachment = uploads.upload_complete(owner=request.auth, upload_id=upload_id)
+    if attachment is None:
+        raise Http404("Attachment not found.")
+    return AttachmentOut.from_attachment(request, attachment)
 
 
 @router.get("/messages/{message_id}/options", response=list[OptionOut])

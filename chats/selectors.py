@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.core.files.storage import default_storage
 from django.db.models import Prefetch
 from django.http import Http404
 
@@ -90,8 +91,16 @@ def attachment_find_by_url(*, owner, url: str) -> Attachment | None:
         return None
     media_path = urlsplit(settings.MEDIA_URL).path
     path = unquote(urlsplit(url).path)
-    name = path[len(media_path) :] if path.startswith(media_path) else path.lstrip("/")
-    return Attachment.objects.filter(owner=owner, file=name).first()
+    names = {path[len(media_path) :] if path.startswith(media_path) else path.lstrip("/")}
+    # S3 URLs: the key is the path, after the bucket's name in path-style URLs (an endpoint like MinIO's).
+    bucket = getattr(default_storage, "bucket_name", None)
+    if bucket and path.startswith(f"/{bucket}/"):
+        names.add(path[len(bucket) + 2 :])
+    return Attachment.objects.filter(owner=owner, file__in=names).first()
+
+
+def attachment_get(*, user, attachment_id: uuid.UUID) -> Attachment | None:
+    return Attachment.objects.filter(pk=attachment_id, owner=user).first()
 
 
 def attachment_list(*, chat: Chat, limit: int, cursor: str | None = None) -> Page:

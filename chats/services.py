@@ -63,9 +63,17 @@ def chat_delete(*, chat: Chat) -> None:
 
 def _attachments_resolve(*, owner, urls: list[str]) -> list[Attachment]:
     """The owner's attachments named by their download URLs; anything else is refused."""
+    from .uploads import UploadError, upload_find_by_url
+
     found = []
     for url in urls:
         attachment = selectors.attachment_find_by_url(owner=owner, url=url)
+        if attachment is None:
+            # A presigned upload straight to S3 has no row yet: it is checked and made on first sight.
+            try:
+                attachment = upload_find_by_url(owner=owner, url=url)
+            except UploadError as exc:
+                raise ServiceError(f"The attachment was refused: {exc}") from None
         if attachment is None:
             raise ServiceError(f"Unknown attachment: {url[:200]}. Upload it through /api/attachments/presign first.")
         found.append(attachment)

@@ -160,6 +160,27 @@ class HiggsfieldClient:
                 f"The result could not be downloaded ({type(exc).__name__}).", permanent=False
             ) from None
 
+    def upload(self, data: bytes, *, content_type: str) -> str:
+        """Put a file on Higgsfield's own storage (for an image it could not fetch from us); returns its URL."""
+        answer = self._json(
+            self._call(
+                "POST", f"{self.base_url}/files/generate-upload-url", "upload", json={"content_type": content_type}
+            ),
+            "upload",
+        )
+        upload_url, public_url = answer.get("upload_url"), answer.get("public_url")
+        if not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in (upload_url, public_url)):
+            raise HiggsfieldError("Higgsfield's answer to upload had no upload URL.", permanent=False)
+        try:
+            # A presigned URL: our API key must not go with it.
+            response = self._http.put(
+                upload_url, content=data, headers={"Content-Type": content_type}, timeout=self._timeout
+            )
+        except httpx.HTTPError as exc:
+            raise HiggsfieldError(f"The image could not be uploaded ({type(exc).__name__}).", permanent=False) from None
+        _raise_for(response, "upload")
+        return public_url
+
     def catalogue(self) -> tuple[list, list]:
         """Image styles and motions, in the list format of import_catalog."""
         styles = self._call("GET", f"{self.base_url}/v1/text2image/soul-styles", "list styles").json()

@@ -33,9 +33,10 @@ class HiggsfieldProvider:
     def submit(self, generation) -> str:
         model = MODELS[generation.model_key]
         with HiggsfieldClient() as client:
-            return client.submit(
-                model.provider_model_id, generation.provider_input, webhook_url=webhook_url(generation)
-            )
+            body = generation.provider_input
+            if body.get("image_url"):
+                body = {**body, "image_url": _fetchable_image_url(generation, client)}
+            return client.submit(model.provider_model_id, body, webhook_url=webhook_url(generation))
 
     def status(self, generation) -> RequestStatus:
         with HiggsfieldClient() as client:
@@ -127,6 +128,28 @@ def _source_image(generation) -> bytes | None:
     except OSError:
         logger.warning("The source image of generation %s could not be read", generation.pk)
         return None
+
+
+def _fetchable_image_url(generation, client: HiggsfieldClient) -> str:
+    """An image URL Higgsfield can fetch: a fresh presigned GET or public URL from S3, our public URL, or
+    (local disk without PUBLIC_BASE_URL: our host may be a laptop) the image put on Higgsfield's own storage."""
+    from chats.selectors import attachment_find_by_url
+    from chats.uploads import storage_is_s3
+
+    url = generation.provider_input["image_url"]
+    attachment = attachment_find_by_url(owner=generation.owner, url=generation.image_url)
+    if attachment is None or not attachment.file:
+        return url  # not ours: the URL the client sent
+    if storage_is_s3():
+        return attachment.file.url
+    if settings.PUBLIC_BASE_URL:
+        return settings.PUBLIC_BASE_URL + attachment.file.url
+    try:
+        with attachment.file.open("rb") as handle:
+            data = handle.read()
+    except OSError:
+        raise HiggsfieldError("The image to animate could not be read from our storage.", permanent=True) from None
+    return client.upload(data, content_type=attachment.mime)
 
 
 def get_provider(name: str):

@@ -133,7 +133,8 @@ def generation_request(
         prompt=prompt,
         style=style_id,
         motion=motion_id,
-        image=image_url,
+        # Without the query: a presigned URL of the same image differs at every call.
+        image=image_url.split("?", 1)[0],
     )
     live = Generation.objects.filter(dedupe_key=key, status__in=[*Generation.ACTIVE, S.COMPLETED]).first()
     if live is not None:

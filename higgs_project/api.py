@@ -12,6 +12,7 @@ from chats.api import router as chats_router
 from chats.auth import api_auth
 from chats.pagination import CursorError
 from chats.services import ServiceError
+from chats.uploads import UploadError
 from generation.api import router as generation_router
 from generation.services import GenerationError
 from recommender.api import router as catalogue_router
@@ -43,6 +44,11 @@ def bad_cursor(request, exc):
 @api.exception_handler(ServiceError)
 def refused(request, exc):
     return _error(request, 422, str(exc))
+
+
+@api.exception_handler(UploadError)
+def upload_refused(request, exc):
+    return _error(request, exc.status, str(exc))
 
 
 @api.exception_handler(GenerationError)

@@ -39,7 +39,7 @@ __all__ = [
 
 OUTCOMES = ("completed", "failed", "nsfw")
 FINAL_STATUSES = (*OUTCOMES, "canceled")
-PATH_KINDS = ("submit", "status", "cancel", "file")
+PATH_KINDS = ("submit", "status", "cancel", "file", "upload")
 # A model id holding one of these words makes a video, as the platform's video model families are named.
 VIDEO_WORDS = ("video", "dop", "kling", "seedance", "wan", "minimax", "hailuo")
 IMAGE_SIZE = (64, 48)
@@ -261,6 +261,9 @@ class FakeHiggsfield:
         self.styles: list[dict[str, Any]] = []
         self.motions: list[dict[str, Any]] = []
         self.files: dict[str, bytes] = {}
+        # Files PUT to the upload URLs that /files/generate-upload-url handed out: (content type, bytes) by name.
+        self.uploads: dict[str, tuple[str, bytes]] = {}
+        self._upload_slots: dict[str, str] = {}  # slot id -> file name
 
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # wait_for_webhooks() waits on it
@@ -741,10 +744,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._route("POST", self.rfile.read(int(self.headers.get("Content-Length") or 0)))
 
     def do_PUT(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._route("PUT", b"")
+        self._route("PUT", self.rfile.read(int(self.headers.get("Content-Length") or 0)))
 
-    do_DELETE = do_PATCH = do_PUT
+    def do_DELETE(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._route("DELETE", b"")
+
+    do_PATCH = do_DELETE
 
     def _route(self, method: str, raw: bytes) -> None:
         fake = self.server.fake
@@ -754,6 +760,11 @@ class _Handler(BaseHTTPRequestHandler):
         kind = "unknown"
         if method == "GET" and len(segments) == 2 and segments[0] == "files":
             kind = "file"
+        elif method == "POST" and path == "/files/generate-upload-url":
+            kind = "upload"
+        elif method == "PUT" and len(segments) == 2 and segments[0] == "upload-slots":
+            # A presigned URL: the slot id is the credential, as on the real storage.
+            return self._upload_put(segments[1], raw)
         elif method == "GET" and len(segments) == 3 and segments[0] == "requests" and segments[2] == "status":
             kind = "status"
         elif method == "POST" and len(segments) == 3 and segments[0] == "requests" and segments[2] == "cancel":
@@ -785,6 +796,21 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(method, kind, 404, {"detail": "Not Found"})
             content_type = "video/mp4" if segments[1].endswith(".mp4") else "image/png"
             return self._send(method, kind, 200, content, content_type)
+        if kind == "upload":
+            try:
+                content_type = json.loads(raw)["content_type"]
+            except (ValueError, KeyError, TypeError):
+                return self._json(method, kind, 422, {"detail": "content_type is required"})
+            slot = uuid.uuid4().hex
+            name = f"upload-{slot}.{content_type.rpartition('/')[2] or 'bin'}"
+            with fake._lock:
+                fake._upload_slots[slot] = name
+            return self._json(
+                method,
+                kind,
+                200,
+                {"upload_url": f"{fake.url}/upload-slots/{slot}", "public_url": f"{fake.url}/files/{name}"},
+            )
         if kind == "catalogue":
             return self._json(method, kind, 200, fake.styles if "soul-styles" in path else fake.motions)
         if kind == "status":
@@ -807,6 +833,17 @@ class _Handler(BaseHTTPRequestHandler):
         webhook = parse_qs(parts.query).get("hf_webhook", [None])[0]
         sub = fake._submit(path.strip("/"), body, webhook)
         self._json(method, kind, 200, fake._links(sub, "queued"))
+
+    def _upload_put(self, slot: str, raw: bytes) -> None:
+        fake = self.server.fake
+        with fake._lock:
+            name = fake._upload_slots.pop(slot, None)
+            if name is not None:
+                fake.uploads[name] = (self.headers.get("Content-Type", ""), raw)
+                fake.files[name] = raw
+        if name is None:
+            return self._json("PUT", "upload", 403, {"detail": "Unknown or used upload URL"})
+        self._send("PUT", "upload", 200, b"", "text/plain")
 
     # Answers
 

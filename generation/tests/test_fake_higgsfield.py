@@ -461,7 +461,7 @@ def test_scripts_refuse_unknown_path_kinds(server):
     with pytest.raises(ValueError):
         server.fail_next("download", 500)
     with pytest.raises(ValueError):
-        server.slow_next("upload", 1)
+        server.slow_next("unknown", 1)
     with pytest.raises(ValueError):
         Outcome("canceled")
 

@@ -10,6 +10,7 @@ once (its moves are conditional and planning a step is idempotent).
 import logging
 import signal
 import threading
+import time
 
 from django.conf import settings
 from django.core.management import call_command
@@ -22,18 +23,30 @@ from django_tasks_db.management.commands.db_worker import Worker as DBWorker
 from django_tasks_redis import RedisTaskBackend
 from django_tasks_redis.management.commands.run_redis_tasks import Command as RedisWorker
 
+from chats.tasks import uploads_cleanup
 from generation.services import generations_watchdog
 
 logger = logging.getLogger("generation.watchdog")
 
+UPLOADS_CLEANUP_SECONDS = 3600
+
+
+def _uploads_cleanup_due(last: float | None, now: float) -> bool:
+    return last is None or now - last >= UPLOADS_CLEANUP_SECONDS
+
 
 def _watch(stop: threading.Event) -> None:
+    last_cleanup = None
     while not stop.wait(settings.GENERATION_WATCHDOG_SECONDS):
         try:
             close_old_connections()
             counts = generations_watchdog()
             if any(counts.values()):
                 logger.info("Watchdog: %s", counts)
+            # Hourly, as a task of its own: several workers enqueueing it at once is harmless.
+            if _uploads_cleanup_due(last_cleanup, time.monotonic()):
+                last_cleanup = time.monotonic()
+                uploads_cleanup.enqueue()
         except Exception:
             logger.exception("Watchdog pass failed")
     connection.close()
