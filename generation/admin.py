@@ -9,7 +9,7 @@ from .models import Generation
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
     list_display = ("id", "owner", "kind", "model_key", "status", "stage", "provider", "attempts", "created_at")
-    list_filter = ("status", "model_key", "kind", "provider")
+    list_filter = ("status", "model_key", "kind", "provider", ("owner", admin.RelatedOnlyFieldListFilter))
     search_fields = ("id", "owner__username", "provider_request_id", "prompt")
     list_select_related = ("owner",)
     raw_id_fields = ("owner", "option", "chat", "retry_of", "result")

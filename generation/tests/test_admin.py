@@ -14,7 +14,13 @@ def queued(alice):
 
 
 def test_the_changelist_filters_by_status_model_and_person(admin_client, queued):
-    for query in ("", "?status__exact=queued", "?model_key__exact=soul", f"?q={queued.owner.username}"):
+    for query in (
+        "",
+        "?status__exact=queued",
+        "?model_key__exact=soul",
+        f"?q={queued.owner.username}",
+        f"?owner__id__exact={queued.owner_id}",
+    ):
         response = admin_client.get(f"/admin/generation/generation/{query}")
         assert response.status_code == 200
         assert str(queued.pk) in response.content.decode()
