@@ -114,3 +114,44 @@ def parse_sse(body: str) -> list[tuple[str, dict]]:
         data = "\n".join(line[6:] for line in lines if line.startswith("data: "))
         events.append((name, json.loads(data)))
     return events
+
+
+def run_tasks_until(predicate, timeout: float = 15.0) -> None:
+    """Run due background tasks in this process until predicate() holds (fail after `timeout` seconds)."""
+    import time
+
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    deadline = time.monotonic() + timeout
+    while True:
+        Worker(
+            queue_names=["*"],
+            interval=0,
+            batch=True,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=None,
+            worker_id="tests",
+            excluded_queue_names=[],
+        ).run()
+        if predicate():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("the jobs did not get there in time")
+        time.sleep(0.03)
+
+
+@pytest.fixture
+def run_worker():
+    return run_tasks_until
+
+
+@pytest.fixture
+def fast_generation(settings, tmp_path):
+    """Jobs that finish in a blink: quick polls, a preview provider without delay, media in a temp folder."""
+    settings.GENERATION_POLL_FIRST_SECONDS = 0.05
+    settings.GENERATION_POLL_MAX_SECONDS = 0.2
+    settings.GENERATION_WATCHDOG_SECONDS = 0.2
+    settings.PREVIEW_QUEUE_SECONDS = 0.0
+    settings.PREVIEW_WORK_SECONDS = 0.1
+    settings.MEDIA_ROOT = tmp_path / "media"

@@ -1,15 +1,13 @@
 """Generation cards on the chat page: generate, poll until final, cancel, retry, results, animate, the gallery."""
 
-import time
-
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
-from django_tasks_db.management.commands.db_worker import Worker
 
 from chats import replies
 from chats import services as chat_services
 from chats.models import Message
+from conftest import run_tasks_until
 from generation import services as generation_services
 from generation.models import Generation
 
@@ -19,30 +17,8 @@ HX = {"HX-Request": "true"}
 
 
 @pytest.fixture(autouse=True)
-def fast_preview(settings, tmp_path):
-    settings.GENERATION_POLL_FIRST_SECONDS = 0.05
-    settings.GENERATION_POLL_MAX_SECONDS = 0.2
-    settings.PREVIEW_QUEUE_SECONDS = 0.0
-    settings.PREVIEW_WORK_SECONDS = 0.1
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-def run_worker_until(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("the jobs did not get there in time")
-        Worker(
-            queue_names=["*"],
-            interval=0,
-            batch=True,
-            backend_name="default",
-            startup_delay=False,
-            max_tasks=None,
-            worker_id="page-tests",
-            excluded_queue_names=[],
-        ).run()
-        time.sleep(0.03)
+def fast_preview(fast_generation):
+    """Quick jobs on the preview provider."""
 
 
 @pytest.fixture
@@ -74,7 +50,7 @@ def test_generate_answers_a_card_that_polls_until_it_is_final(alice, option):
     assert "Queued" in html
     assert f'hx-post="/generations/{generation.id}/cancel/"' in html
 
-    run_worker_until(lambda: Generation.objects.get(pk=generation.pk).is_final)
+    run_tasks_until(lambda: Generation.objects.get(pk=generation.pk).is_final)
     card = client.get(f"/generations/{generation.id}/", headers=HX).content.decode()
     assert "hx-trigger" not in card  # final: polling stops
     generation.refresh_from_db()
@@ -194,7 +170,7 @@ def test_animate_this_image_offers_image_to_video_options_in_the_chat(alice, opt
     client = client_for(alice)
     generate(client, option)
     generation = Generation.objects.get(option=option)
-    run_worker_until(lambda: Generation.objects.get(pk=generation.pk).is_final)
+    run_tasks_until(lambda: Generation.objects.get(pk=generation.pk).is_final)
     generation.refresh_from_db()
     response = async_to_sync(_animate)(alice, generation)
     reply = Message.objects.filter(chat_id=option.message.chat_id).order_by("-position").first()
@@ -211,7 +187,7 @@ def test_the_gallery_shows_results_across_chats(alice, bob, option):
     assert "Nothing here yet" in client.get("/gallery/").content.decode()
     generate(client, option)
     generation = Generation.objects.get(option=option)
-    run_worker_until(lambda: Generation.objects.get(pk=generation.pk).is_final)
+    run_tasks_until(lambda: Generation.objects.get(pk=generation.pk).is_final)
     generation.refresh_from_db()
     html = client.get("/gallery/").content.decode()
     assert "<html" in html and generation.result.file.url in html

@@ -1,51 +1,13 @@
-"""Fixtures for generation tests: fast clocks, a worker run in-process, the fake Higgsfield."""
-
-import time
+"""Fixtures for generation tests: quick clocks and the fake Higgsfield (the in-process worker: root conftest)."""
 
 import pytest
-from django_tasks_db.management.commands.db_worker import Worker
 
 from generation.tests.fake_higgsfield import FakeHiggsfield
 
 
 @pytest.fixture(autouse=True)
-def fast_clocks(settings, tmp_path):
-    settings.GENERATION_POLL_FIRST_SECONDS = 0.05
-    settings.GENERATION_POLL_MAX_SECONDS = 0.2
-    settings.GENERATION_WATCHDOG_SECONDS = 0.2
-    settings.PREVIEW_QUEUE_SECONDS = 0.0
-    settings.PREVIEW_WORK_SECONDS = 0.1
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-def _drain(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        Worker(
-            queue_names=["*"],
-            interval=0,
-            batch=True,
-            backend_name="default",
-            startup_delay=False,
-            max_tasks=None,
-            worker_id="tests",
-            excluded_queue_names=[],
-        ).run()
-        if predicate():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("the jobs did not get there in time")
-        time.sleep(0.03)
-
-
-@pytest.fixture
-def run_worker():
-    """Run due tasks in this process until predicate() holds (or fail after `timeout` seconds)."""
-
-    def run(predicate, timeout=15.0):
-        _drain(predicate, timeout)
-
-    return run
+def fast_clocks(fast_generation):
+    """Every generation test runs on quick clocks (see fast_generation in the root conftest)."""
 
 
 @pytest.fixture
