@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; \
 	then echo $$p; break; fi; done)
 
-.PHONY: help install install-dev run test lint check-deploy clean
+.PHONY: help install install-dev run test chromium lint clean
 
 help:
 	@echo "make run     start the web server and the worker at http://localhost:$(PORT)"
@@ -48,8 +48,14 @@ run: install
 	echo "Higgs at http://localhost:$(PORT) (API docs: http://localhost:$(PORT)/api/docs). Ctrl-C stops it."; \
 	exec $(VENV)/bin/honcho start -f Procfile -p $(PORT)
 
-test: install-dev
+test: install-dev chromium
 	$(VENV)/bin/pytest
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download does not work everywhere).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Chromium for the browser tests (apt-get)..."; \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,180 @@
+"""The chat in a real browser: Debian's Chromium driven by Playwright, against uvicorn and the worker
+running as separate processes on the test database, with the fake Claude and the local preview provider.
+
+Each test saves a screenshot of its final page in artifacts/screenshots/.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from functools import partial
+
+import httpx
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from bench.fake_model import answer
+from recommender.tests.fake_anthropic import FakeAnthropic
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = django_settings.BASE_DIR / "artifacts" / "screenshots"
+PASSWORD = "a long harbour sunrise"
+
+
+def _database_url() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(django_db_setup, django_db_blocker, tmp_path_factory):
+    """uvicorn and `manage.py run_worker` on the test database, with the fake Claude."""
+    claude = FakeAnthropic().start()
+    claude.script(*[partial(answer, delay=0.3)] * 200)
+    port = _free_port()
+    with django_db_blocker.unblock():
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
+            "ANTHROPIC_API_KEY": "test-key",
+            "ANTHROPIC_BASE_URL": claude.url,
+            "PREVIEW_QUEUE_SECONDS": "3",
+            "PREVIEW_WORK_SECONDS": "1",
+            "PREVIEW_FAIL_EVERY": "2",
+            "GENERATION_POLL_FIRST_SECONDS": "0.3",
+            "GENERATION_POLL_MAX_SECONDS": "0.5",
+            "LOG_LEVEL": "WARNING",
+        }
+    web = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "higgs_project.asgi:application",
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--log-level",
+            "warning",
+        ],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "run_worker", "--interval", "0.2"], cwd=django_settings.BASE_DIR, env=env
+    )
+    base = f"http://localhost:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    yield base
+    for process in (web, worker):
+        process.send_signal(signal.SIGTERM)
+    for process in (web, worker):
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    claude.stop()
+
+
+@pytest.fixture
+def page(app, seed_catalogue, request):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(20_000)
+        tab = context.new_page()
+        errors = []
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        yield tab
+        tab.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
+        browser.close()
+        assert errors == [], errors
+
+
+def sign_up(page, app, name):
+    page.goto(f"{app}/accounts/signup/")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password1]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/$|.*/chats/.*"))
+
+
+def send(page, text):
+    page.fill("#composer-text", text)
+    page.press("#composer-text", "Enter")
+    page.locator("article.message.assistant.complete").last.wait_for()
+
+
+def test_sign_up_send_stream_generate_reload_and_delete(page, app):
+    sign_up(page, app, "ada")
+    send(page, "a cinematic sunset over mountains")
+    reply = page.locator("article.message.assistant").last
+    assert "three ways" in reply.inner_text()
+    assert reply.locator("section.option").count() == 3
+    chat_url = page.url
+
+    reply.locator("section.option").first.locator("button:has-text('Generate')").click()
+    page.locator("article.generation.completed img").first.wait_for(timeout=30_000)
+
+    page.goto(chat_url)
+    assert "a cinematic sunset over mountains" in page.locator("article.message.user").first.inner_text()
+    assert page.locator("section.option").count() == 3
+    assert page.locator("article.generation.completed img").count() == 1
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("button:has-text('Delete')")
+    page.wait_for_url(re.compile(r"^(?!.*chats/).*$"))
+    assert page.locator("#chat-list a", has_text="a cinematic sunset").count() == 0
+
+
+def test_cancel_a_running_job_and_retry_a_failed_one(page, app):
+    sign_up(page, app, "grace")
+    send(page, "a lighthouse in a storm")
+    options = page.locator("article.message.assistant").last.locator("section.option")
+
+    # The first job of this run succeeds (PREVIEW_FAIL_EVERY=2 fails every second one): cancel it while queued.
+    options.nth(0).locator("button:has-text('Generate')").click()
+    options.nth(0).locator("button:has-text('Cancel')").click()
+    options.nth(0).locator("article.generation.cancelled").wait_for()
+
+    # The next one fails; Retry makes a new attempt, which succeeds.
+    options.nth(1).locator("button:has-text('Generate')").click()
+    options.nth(1).locator("article.generation.failed").wait_for(timeout=30_000)
+    options.nth(1).locator("button:has-text('Retry')").click()
+    options.nth(1).locator("article.generation.completed img").wait_for(timeout=30_000)
