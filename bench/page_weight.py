@@ -1,0 +1,161 @@
+"""What a first load of a chat page with 20 messages costs: bytes transferred and requests, in Chromium.
+
+Starts uvicorn on a throwaway SQLite database holding one person and a chat of 20 messages (10
+ideas and the offline recommender's replies), logs in, then opens the chat page in a fresh
+browser context (empty cache) and counts every response: the page and its CSS, JS and fonts,
+with content images (style previews, results) counted apart. Bytes are as transferred (after
+any compression the server applied), headers excluded.
+
+    .venv/bin/python bench/page_weight.py
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TARGET_BYTES, TARGET_REQUESTS = 60 * 1024, 6
+ORIGINAL = (242 * 1024, 17)  # the existing SPA's chat page, gzipped
+IDEAS = [
+    "a cinematic sunset over mountains",
+    "a rainy street at night",
+    "a red fox in fresh snow",
+    "a lighthouse in a storm",
+    "a bowl of ramen, overhead shot",
+    "a sneaker on a turntable",
+    "an astronaut in a sunflower field",
+    "a cozy cabin at dusk",
+    "a koi pond from above",
+    "a neon diner at 2am",
+]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="page-weight-") as tmp:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "higgs_project.settings",
+            "DATA_DIR": tmp,
+            "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3",
+            "LOG_LEVEL": "WARNING",
+            "ANTHROPIC_API_KEY": "",
+        }
+        os.environ.update(env)
+        sys.path.insert(0, str(REPO_ROOT))
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.management import call_command
+
+        from chats import services
+        from chats.models import User
+        from recommender.catalogue import catalogue_import, catalogue_read_dir
+
+        call_command("migrate", verbosity=0)
+        catalogue_import(
+            *(), **dict(zip(("styles", "motions"), catalogue_read_dir(settings.SEED_DATA_DIR), strict=True))
+        )
+        user = User.objects.create_user("weigher", password="a long harbour sunrise")
+        chat = services.chat_create(owner=user, title="Twenty messages")
+        for idea in IDEAS:
+            services.message_post(chat=chat, text=idea)
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        web = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "higgs_project.asgi:application",
+                "--port",
+                str(port),
+                "--lifespan",
+                "off",
+                "--log-level",
+                "warning",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+        )
+        try:
+            import httpx
+
+            for _ in range(100):
+                try:
+                    httpx.get(f"http://localhost:{port}/api/health", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            from playwright.sync_api import sync_playwright
+
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                login = browser.new_context()
+                page = login.new_page()
+                page.goto(f"http://localhost:{port}/accounts/login/")
+                page.fill("input[name=username]", "weigher")
+                page.fill("input[name=password]", "a long harbour sunrise")
+                page.click("button[type=submit]")
+                page.wait_for_load_state("networkidle")
+                cookies = login.cookies()
+                login.close()
+
+                context = browser.new_context()
+                context.add_cookies(cookies)
+                page = context.new_page()
+                responses = []
+                page.on("requestfinished", lambda request: responses.append(request))
+                page.goto(f"http://localhost:{port}/chats/{chat.id}/", wait_until="networkidle")
+                rows = []
+                for request in responses:
+                    sizes = request.sizes()
+                    response = request.response()
+                    kind = request.resource_type
+                    rows.append(
+                        (
+                            kind,
+                            request.url,
+                            sizes["responseBodySize"],
+                            response.status if response else 0,
+                            (response.headers.get("content-encoding", "") if response else ""),
+                        )
+                    )
+                browser.close()
+        finally:
+            web.terminate()
+            web.wait(timeout=10)
+
+    page_rows = [r for r in rows if r[0] in ("document", "stylesheet", "script", "font", "xhr", "fetch")]
+    content = [r for r in rows if r not in page_rows]
+    total = sum(r[2] for r in page_rows)
+    print("First load of a chat page with 20 messages (fresh browser cache)\n")
+    for kind, url, size, status, encoding in page_rows:
+        print(f"  {kind:11} {size:>8,} B  {status}  {encoding or 'identity':8} {url.split(str(port), 1)[-1][:70]}")
+    print(
+        f"\npage, CSS, JS, fonts: {total:,} bytes in {len(page_rows)} requests "
+        f"(target under {TARGET_BYTES:,} bytes and at most {TARGET_REQUESTS}; "
+        f"the existing SPA: {ORIGINAL[0]:,} bytes in {ORIGINAL[1]})"
+    )
+    print(f"content images counted apart: {sum(r[2] for r in content):,} bytes in {len(content)} requests")
+    met = total < TARGET_BYTES and len(page_rows) <= TARGET_REQUESTS
+    print("targets met" if met else "TARGETS MISSED")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
