@@ -9,7 +9,6 @@ receives Higgsfield's callbacks) and with polling only. Also reports the worker'
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,29 +20,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _wait_http(url: str, timeout: float = 30) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def run(mode: str, args, base_env: dict) -> dict:
@@ -53,6 +32,7 @@ def run(mode: str, args, base_env: dict) -> dict:
     from generation import services
     from generation.models import Generation
     from generation.tests.fake_higgsfield import FakeHiggsfield
+    from higgs_project.testing import free_port, start_web, stop
 
     Generation.objects.all().delete()
     Attachment.objects.all().delete()
@@ -61,26 +41,10 @@ def run(mode: str, args, base_env: dict) -> dict:
     with FakeHiggsfield(key_id="bench-id", key_secret="bench-secret", work_seconds=args.work_seconds) as fake:
         env = {**base_env, "HIGGSFIELD_BASE_URL": fake.url}
         if mode == "webhooks":
-            port = _free_port()
+            port = free_port()
             env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
-            web = subprocess.Popen(
-                [
-                    PY,
-                    "-m",
-                    "uvicorn",
-                    "higgs_project.asgi:application",
-                    "--port",
-                    str(port),
-                    "--lifespan",
-                    "off",
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=REPO_ROOT,
-                env=env,
-            )
+            web, _ = start_web(env, port=port)
             processes.append(web)
-            _wait_http(f"http://127.0.0.1:{port}/api/health")
         worker = subprocess.Popen([PY, "manage.py", "run_worker", "--interval", "0.2"], cwd=REPO_ROOT, env=env)
         processes.append(worker)
         try:
@@ -106,13 +70,7 @@ def run(mode: str, args, base_env: dict) -> dict:
             cpu = _cpu_seconds(worker.pid) - cpu_before
             fake_done = fake.complete_times
         finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop(*processes)
         submissions = fake.submissions
         deliveries = [d for d in fake.webhook_deliveries if d.ok and not d.duplicate]
     connection.close()

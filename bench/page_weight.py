@@ -10,11 +10,8 @@ any compression the server applied), headers excluded.
 """
 
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -73,41 +70,17 @@ def main() -> int:
         for idea in IDEAS:
             services.message_post(chat=chat, text=idea)
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        web = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "higgs_project.asgi:application",
-                "--port",
-                str(port),
-                "--lifespan",
-                "off",
-                "--log-level",
-                "warning",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-        )
-        try:
-            import httpx
+        from higgs_project.testing import start_web, stop
 
-            for _ in range(100):
-                try:
-                    httpx.get(f"http://localhost:{port}/api/health", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
+        web, base = start_web(env)
+        try:
             from playwright.sync_api import sync_playwright
 
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
                 login = browser.new_context()
                 page = login.new_page()
-                page.goto(f"http://localhost:{port}/accounts/login/")
+                page.goto(f"{base}/accounts/login/")
                 page.fill("input[name=username]", "weigher")
                 page.fill("input[name=password]", "a long harbour sunrise")
                 page.click("button[type=submit]")
@@ -120,7 +93,7 @@ def main() -> int:
                 page = context.new_page()
                 responses = []
                 page.on("requestfinished", lambda request: responses.append(request))
-                page.goto(f"http://localhost:{port}/chats/{chat.id}/", wait_until="networkidle")
+                page.goto(f"{base}/chats/{chat.id}/", wait_until="networkidle")
                 rows = []
                 for request in responses:
                     sizes = request.sizes()
@@ -137,15 +110,14 @@ def main() -> int:
                     )
                 browser.close()
         finally:
-            web.terminate()
-            web.wait(timeout=10)
+            stop(web)
 
     page_rows = [r for r in rows if r[0] in ("document", "stylesheet", "script", "font", "xhr", "fetch")]
     content = [r for r in rows if r not in page_rows]
     total = sum(r[2] for r in page_rows)
     print("First load of a chat page with 20 messages (fresh browser cache)\n")
     for kind, url, size, status, encoding in page_rows:
-        print(f"  {kind:11} {size:>8,} B  {status}  {encoding or 'identity':8} {url.split(str(port), 1)[-1][:70]}")
+        print(f"  {kind:11} {size:>8,} B  {status}  {encoding or 'identity':8} {url.removeprefix(base)[:70]}")
     print(
         f"\npage, CSS, JS, fonts: {total:,} bytes in {len(page_rows)} requests "
         f"(target under {TARGET_BYTES:,} bytes and at most {TARGET_REQUESTS}; "

@@ -6,19 +6,16 @@ Each test saves a screenshot of its final page in artifacts/screenshots/.
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 from functools import partial
 
-import httpx
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
 from bench.fake_model import answer
+from higgs_project.testing import database_url, start_web, stop
 from recommender.tests.fake_anthropic import FakeAnthropic
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,30 +33,15 @@ SHOTS = django_settings.BASE_DIR / "artifacts" / "screenshots"
 PASSWORD = "a long harbour sunrise"
 
 
-def _database_url() -> str:
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{s['NAME']}"
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app(django_db_setup, django_db_blocker, tmp_path_factory):
     """uvicorn and `manage.py run_worker` on the test database, with the fake Claude."""
     claude = FakeAnthropic().start()
     claude.script(*[partial(answer, delay=0.3)] * 200)
-    port = _free_port()
     with django_db_blocker.unblock():
         env = {
             **os.environ,
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(connection),
             "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
             "ANTHROPIC_API_KEY": "test-key",
             "ANTHROPIC_BASE_URL": claude.url,
@@ -70,41 +52,12 @@ def app(django_db_setup, django_db_blocker, tmp_path_factory):
             "GENERATION_POLL_MAX_SECONDS": "0.5",
             "LOG_LEVEL": "WARNING",
         }
-    web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "higgs_project.asgi:application",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-            "--log-level",
-            "warning",
-        ],
-        cwd=django_settings.BASE_DIR,
-        env=env,
-    )
+    web, base = start_web(env)
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "run_worker", "--interval", "0.2"], cwd=django_settings.BASE_DIR, env=env
     )
-    base = f"http://localhost:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
     yield base
-    for process in (web, worker):
-        process.send_signal(signal.SIGTERM)
-    for process in (web, worker):
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    stop(web, worker)
     claude.stop()
 
 

@@ -12,26 +12,17 @@ from django.db import connection
 
 from generation import services
 from generation.models import Generation
+from higgs_project.testing import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 JOBS = 6
 
 
-def database_url() -> str:
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{s['NAME']}"
-    host = s.get("HOST") or "127.0.0.1"
-    port = s.get("PORT") or 5432
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{host}:{port}/{s['NAME']}"
-
-
 def start_worker(higgsfield, media_root):
     env = {
         **os.environ,
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": database_url(connection),
         "HIGGSFIELD_KEY_ID": "test-id",
         "HIGGSFIELD_KEY_SECRET": "test-secret",
         "HIGGSFIELD_BASE_URL": higgsfield.url,
