@@ -21,24 +21,20 @@ class GenerationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Retry selected (failed, nsfw, cancelled or timed out)")
-    def retry_selected(self, request, queryset):
+    def _each(self, request, queryset, service, done_word: str) -> None:
         done = refused = 0
         for generation in queryset:
             try:
-                services.generation_retry(generation=generation)
+                service(generation=generation)
                 done += 1
             except services.GenerationError:
                 refused += 1
-        self.message_user(request, f"{done} retried, {refused} could not be retried.", messages.INFO)
+        self.message_user(request, f"{done} {done_word}, {refused} could not be.", messages.INFO)
+
+    @admin.action(description="Retry selected (failed, nsfw, cancelled or timed out)")
+    def retry_selected(self, request, queryset):
+        self._each(request, queryset, services.generation_retry, "retried")
 
     @admin.action(description="Cancel selected (while still waiting)")
     def cancel_selected(self, request, queryset):
-        done = refused = 0
-        for generation in queryset:
-            try:
-                services.generation_cancel(generation=generation)
-                done += 1
-            except services.GenerationError:
-                refused += 1
-        self.message_user(request, f"{done} cancelled, {refused} could not be cancelled.", messages.INFO)
+        self._each(request, queryset, services.generation_cancel, "cancelled")
