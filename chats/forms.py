@@ -8,7 +8,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
-from generation.model_list import models_for_kind
+from generation.model_list import KINDS, models_for_kind
 
 from .services import MESSAGE_MAX_LENGTH, TITLE_MAX_LENGTH
 
@@ -57,14 +57,50 @@ class RenameForm(forms.Form):
     title = forms.CharField(max_length=TITLE_MAX_LENGTH, label="Chat title")
 
 
+# The composer's words for the kinds of result.
+MODE_LABELS = {"text_to_image": "Image", "text_to_video": "Video from text", "image_to_video": "Video from my image"}
+
+
+def _model_choices():
+    groups = [(MODE_LABELS[kind], [(m.key, m.label) for m in models_for_kind(kind)]) for kind in KINDS]
+    return [("", "Any model"), *groups]
+
+
 class MessageForm(forms.Form):
-    text = forms.CharField(max_length=MESSAGE_MAX_LENGTH, label="Message", strip=True)
+    """The composer: text, an uploaded image (its download URL), and an optional preferred mode and model."""
+
+    text = forms.CharField(max_length=MESSAGE_MAX_LENGTH, label="Message", strip=True, required=False)
+    attachment_url = forms.CharField(max_length=2000, required=False, widget=forms.HiddenInput)
+    mode = forms.ChoiceField(
+        label="Mode", required=False, choices=[("", "Any mode"), *((k, MODE_LABELS[k]) for k in KINDS)]
+    )
+    model = forms.ChoiceField(label="Model", required=False, choices=_model_choices)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("text") and not cleaned.get("attachment_url"):
+            raise forms.ValidationError("Write what you would like to make, or attach an image.")
+        return cleaned
+
+    def post_arguments(self) -> dict:
+        """The arguments of chats.services.message_post_begin."""
+        url = self.cleaned_data["attachment_url"]
+        return {
+            "text": self.cleaned_data["text"],
+            "attachment_urls": [url] if url else [],
+            "preferred_kind": self.cleaned_data["mode"],
+            "preferred_model": self.cleaned_data["model"],
+        }
+
+    def error_text(self) -> str:
+        return " ".join(str(e) for errors in self.errors.values() for e in errors)
 
 
 class GenerateForm(forms.Form):
     """The model to generate an option with: one of the models of the option's kind (the option's by default)."""
 
     model = forms.ChoiceField(label="Model", required=False)
+    prompt = forms.CharField(label="Prompt", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 5}))
 
     def __init__(self, *args, option, **kwargs):
         kwargs.setdefault("auto_id", f"%s-{option.pk}")  # several options share a page
@@ -72,6 +108,11 @@ class GenerateForm(forms.Form):
         self.option = option
         self.fields["model"].choices = [(m.key, m.label) for m in models_for_kind(option.kind)]
         self.fields["model"].initial = option.model_key
+        self.fields["prompt"].initial = option.enhanced_prompt
 
     def model_key(self) -> str:
         return self.cleaned_data.get("model") or self.option.model_key
+
+    def prompt_text(self) -> str | None:
+        """The prompt as edited, or None to use the option's own."""
+        return self.cleaned_data.get("prompt") or None

@@ -74,6 +74,9 @@ class Message(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETE)
     error = models.TextField(blank=True, help_text="Why an assistant reply failed, in words for the person.")
     recommender = models.CharField(max_length=20, blank=True, help_text="Which recommender wrote the reply.")
+    # On a person's message: the kind of result and the model picked in the composer ("" = any).
+    preferred_kind = models.CharField(max_length=20, blank=True)
+    preferred_model = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 
 from recommender.services import RecommenderError, reply_compose
-from recommender.types import OptionDraft, ReplySink, Turn
+from recommender.types import OptionDraft, Preference, ReplySink, Turn
 
 from . import selectors
 from .models import Attachment, Message, Option
@@ -120,7 +120,11 @@ async def reply_run(*, reply: Message, user_message: Message, events: asyncio.Qu
     try:
         history, has_image = await sync_to_async(_context)(reply=reply, user_message=user_message)
         composed = await reply_compose(
-            text=user_message.content_text or "", has_image=has_image, history=history, sink=recorder
+            text=user_message.content_text or "",
+            has_image=has_image,
+            history=history,
+            sink=recorder,
+            preference=Preference(kind=user_message.preferred_kind, model_key=user_message.preferred_model),
         )
     except RecommenderError as exc:
         reply = await sync_to_async(_fail)(reply=reply, reason=str(exc), options=recorder.options)

@@ -340,12 +340,14 @@ def _upload_keys():
 
 
 def bucket_cors_configure() -> list[dict]:
-    """Let browsers on CORS_ALLOWED_ORIGINS PUT to presigned URLs and read files (S3 only)."""
+    """Let browsers on CORS_ALLOWED_ORIGINS and our own pages PUT to presigned URLs and read files (S3 only)."""
     if not storage_is_s3():
         raise UploadError("Media is stored on local disk, not S3: there is no bucket to configure.")
+    own = [settings.PUBLIC_BASE_URL] if settings.PUBLIC_BASE_URL else []
+    origins = list(dict.fromkeys([*settings.CORS_ALLOWED_ORIGINS, *settings.CSRF_TRUSTED_ORIGINS, *own]))
     rules = [
         {
-            "AllowedOrigins": list(settings.CORS_ALLOWED_ORIGINS),
+            "AllowedOrigins": origins,
             "AllowedMethods": ["PUT", "GET", "HEAD"],
             "AllowedHeaders": ["content-type"],
             "ExposeHeaders": ["ETag"],

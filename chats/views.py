@@ -134,13 +134,11 @@ async def chat_start(request):
     """The first message of a new chat: the chat is made, the reply starts, the chat's page shows it."""
     form = MessageForm(request.POST)
     if not form.is_valid():
-        return await sync_to_async(_composer_error)(request, "Write what you would like to make first.")
+        return await sync_to_async(_composer_error)(request, form.error_text())
     user = await request.auser()
     chat = await sync_to_async(services.chat_create)(owner=user)
     try:
-        user_message, reply = await sync_to_async(services.message_post_begin)(
-            chat=chat, text=form.cleaned_data["text"]
-        )
+        user_message, reply = await sync_to_async(services.message_post_begin)(chat=chat, **form.post_arguments())
     except services.ServiceError as exc:
         await sync_to_async(services.chat_delete)(chat=chat)
         return await sync_to_async(_composer_error)(request, str(exc))
@@ -193,11 +191,9 @@ async def message_create(request, chat_id):
     chat = await sync_to_async(selectors.chat_get)(user=user, chat_id=chat_id)
     form = MessageForm(request.POST)
     if not form.is_valid():
-        return await sync_to_async(_composer_error)(request, "Write a message first (at most 8000 characters).")
+        return await sync_to_async(_composer_error)(request, form.error_text())
     try:
-        user_message, reply = await sync_to_async(services.message_post_begin)(
-            chat=chat, text=form.cleaned_data["text"]
-        )
+        user_message, reply = await sync_to_async(services.message_post_begin)(chat=chat, **form.post_arguments())
     except services.ServiceError as exc:
         return await sync_to_async(_composer_error)(request, str(exc))
     _launch(reply=reply, user_message=user_message)
@@ -319,12 +315,14 @@ def option_generate(request, option_id):
     form = GenerateForm(request.POST, option=option)
     try:
         if not form.is_valid():
-            raise generation_services.GenerationError("Pick one of the models offered.")
+            refusal = "Pick one of the models offered." if "model" in form.errors else "The prompt is too long."
+            raise generation_services.GenerationError(refusal)
         generation, _created = generation_services.generation_request(
             owner=request.user,
             option=option,
             kind=option.kind,
             model_key=form.model_key(),
+            prompt=form.prompt_text(),
             absolute_url=lambda url: absolute_url(request, url),
         )
     except generation_services.GenerationError as exc:

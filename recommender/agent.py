@@ -19,7 +19,7 @@ from django.conf import settings
 from generation.model_list import IMAGE_TO_VIDEO, KINDS, MODELS, TEXT_TO_IMAGE, TEXT_TO_VIDEO
 
 from .models import Motion, Style
-from .types import OptionDraft, RecommenderError, Reply, ReplySink, Turn
+from .types import OptionDraft, Preference, RecommenderError, Reply, ReplySink, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,12 @@ def _sentences(text: str) -> int:
 
 
 def option_check(
-    tool_input, *, catalogue: Catalogue, has_image: bool, accepted: list[OptionDraft]
+    tool_input,
+    *,
+    catalogue: Catalogue,
+    has_image: bool,
+    accepted: list[OptionDraft],
+    preference: Preference = Preference(),  # noqa: B008 - frozen, never changed
 ) -> tuple[OptionDraft | None, str]:
     """An accepted option, or None and the reason for the model."""
     if not isinstance(tool_input, dict):
@@ -124,9 +129,13 @@ def option_check(
         return None, f"There are already {MAX_OPTIONS} options; no more are needed."
     if kind not in KINDS:
         return None, f"Unknown kind {kind!r}: use one of {', '.join(KINDS)}."
+    if preference.kind and kind != preference.kind:
+        return None, f"The person asked for {preference.kind} options only."
+    if preference.model_key and model_key != preference.model_key:
+        return None, f"The person asked for the model {preference.model_key} for every option."
     if kind == IMAGE_TO_VIDEO and not has_image:
         return None, "image_to_video needs an image attached to the message; use text_to_video instead."
-    if has_image and kind != IMAGE_TO_VIDEO:
+    if has_image and kind != IMAGE_TO_VIDEO and not preference.kind:
         return None, "The person attached an image to animate: offer image_to_video options."
     model = MODELS.get(model_key)
     if model is None or model.kind != kind:
@@ -187,10 +196,13 @@ def history_messages(history: list[Turn], budget_tokens: int) -> list[dict]:
     return messages
 
 
-def _user_content(text: str, has_image: bool) -> str:
+def _user_content(text: str, has_image: bool, preference: Preference = Preference()) -> str:  # noqa: B008
     text = text.strip() or "(no text)"
     if has_image:
         text += "\n\n[The person attached an image to animate: offer image_to_video options.]"
+    if preference.kind or preference.model_key:
+        wanted = " with the model ".join(filter(None, (preference.kind, preference.model_key)))
+        text += f"\n\n[The person asked for {wanted}: every option must be that.]"
     return text
 
 
@@ -217,14 +229,21 @@ def _readable(exc: Exception) -> str:
     return "The assistant could not answer this time. Please try again."
 
 
-async def compose(*, text: str, has_image: bool, history: list[Turn], sink: ReplySink) -> Reply:
+async def compose(
+    *,
+    text: str,
+    has_image: bool,
+    history: list[Turn],
+    sink: ReplySink,
+    preference: Preference = Preference(),  # noqa: B008
+) -> Reply:
     catalogue = await sync_to_async(catalogue_load)()
     system = [
         {"type": "text", "text": INSTRUCTIONS + "\n\n" + _models_text()},
         {"type": "text", "text": catalogue.text, "cache_control": {"type": "ephemeral"}},
     ]
     messages = history_messages(history, settings.RECOMMENDER_HISTORY_TOKENS)
-    messages.append({"role": "user", "content": _user_content(text, has_image)})
+    messages.append({"role": "user", "content": _user_content(text, has_image, preference)})
     accepted: list[OptionDraft] = []
     prose: list[str] = []
     client = _client()
@@ -247,7 +266,11 @@ async def compose(*, text: str, has_image: bool, history: list[Turn], sink: Repl
                     elif event.type == "content_block_stop" and event.content_block.type == "tool_use":
                         block = event.content_block
                         draft, refusal = option_check(
-                            block.input, catalogue=catalogue, has_image=has_image, accepted=accepted
+                            block.input,
+                            catalogue=catalogue,
+                            has_image=has_image,
+                            accepted=accepted,
+                            preference=preference,
                         )
                         if draft is not None:
                             accepted.append(draft)

@@ -12,9 +12,16 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from generation.model_list import IMAGE_TO_VIDEO, TEXT_TO_IMAGE, TEXT_TO_VIDEO, GenerationModel, models_for_kind
+from generation.model_list import (
+    IMAGE_TO_VIDEO,
+    MODELS,
+    TEXT_TO_IMAGE,
+    TEXT_TO_VIDEO,
+    GenerationModel,
+    models_for_kind,
+)
 from recommender.models import Motion, Style
-from recommender.types import OptionDraft, Reply
+from recommender.types import OptionDraft, Preference, Reply
 
 RECOMMENDER = "offline"
 OPTION_COUNT = 3
@@ -577,7 +584,7 @@ class _Request:
     adjustment: str
 
 
-def _read_request(text: str, has_image: bool, history: list[str]) -> tuple[_Request, _Message]:
+def _read_request(text: str, has_image: bool, history: list[str], kind: str = "") -> tuple[_Request, _Message]:
     messages = [_read_message(t) for t in history if t and t.strip()]
     current = _read_message(text or "")
     messages.append(current)
@@ -615,7 +622,9 @@ def _read_request(text: str, has_image: bool, history: list[str]) -> tuple[_Requ
             if change not in changes:
                 changes.append(change)
 
-    if has_image:
+    if kind:
+        pass  # asked for in the composer
+    elif has_image:
         kind = IMAGE_TO_VIDEO
     else:
         medium = next((m.medium for m in reversed(thread) if m.medium), None)
@@ -1633,13 +1642,23 @@ def _imposing(request: _Request) -> tuple[str, ...]:
     return IMPOSING + (IMPOSING_WITHOUT_PEOPLE if without_people else ()) + opposites
 
 
-def recommend(*, text: str, has_image: bool = False, history: list[str] | None = None) -> Reply:
-    """Options for the newest message of a chat. `history` is the chat's earlier user messages, oldest first."""
-    request, current = _read_request(text or "", has_image, history or [])
+def recommend(
+    *, text: str, has_image: bool = False, history: list[str] | None = None, preference: Preference | None = None
+) -> Reply:
+    """Options for the newest message of a chat. `history` is the chat's earlier user messages, oldest first.
+
+    A preferred kind decides the kind of every option, a preferred model is the model of every option.
+    """
+    preference = preference or Preference()
+    request, current = _read_request(text or "", has_image, history or [], kind=preference.kind)
     if not has_image and (not current.meaningful or not request.subject):
         return Reply(content_text=_question(current), options=[], recommender=RECOMMENDER)
 
-    models = _rank_models(request.kind, request.weights)
+    preferred = MODELS.get(preference.model_key)
+    if preferred is not None and preferred.kind == request.kind:
+        models = [preferred]
+    else:
+        models = _rank_models(request.kind, request.weights)
     entries = _load_entries(Style if request.kind == TEXT_TO_IMAGE else Motion)
     if not entries or not models:
         return _empty_catalogue_reply(request.kind)

@@ -29,6 +29,14 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Preference:
+    """What the person picked in the composer: a kind of result and a model, each optional ("" = any)."""
+
+    kind: str = ""
+    model_key: str = ""
+
+
+@dataclass(frozen=True)
 class Turn:
     """One earlier turn of the chat, as context for a follow-up ("make it darker")."""
 

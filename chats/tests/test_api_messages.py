@@ -156,3 +156,27 @@ def test_deleting_a_chat_takes_its_messages_and_options(alice_api, chat):
     alice_api.delete(f"/api/chats/{chat['id']}")
     assert not Message.objects.exists()
     assert not Option.objects.exists()
+
+
+def test_a_preferred_mode_and_model_shape_the_options(alice_api, chat):
+    response = post(alice_api, chat, "a red fox in fresh snow", mode="text-to-video", model_name="seedance-v1-lite-t2v")
+    assert response.status_code == 201
+    options = alice_api.get(f"/api/messages/{response.json()['message']['id']}/options").json()
+    assert options and {(o["tool_type"], o["model_key"]) for o in options} == {
+        ("text_to_video", "seedance-v1-lite-t2v")
+    }
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        ({"mode": "text-to-image", "model_name": "kling-2-5"}, "not text-to-image"),
+        ({"mode": "image-to-video"}, "needs an image"),
+        ({"model_name": "no-such-model"}, "Unknown model"),
+    ],
+)
+def test_an_impossible_preference_is_a_422_that_says_why_and_saves_nothing(alice_api, chat, extra, why):
+    response = post(alice_api, chat, "a red fox in fresh snow", **extra)
+    assert response.status_code == 422
+    assert why in response.json()["detail"]
+    assert Chat.objects.get(pk=chat["id"]).message_count == 0

@@ -131,3 +131,86 @@ def test_cancel_a_running_job_and_retry_a_failed_one(page, app):
     options.nth(1).locator("article.generation.failed").wait_for(timeout=30_000)
     options.nth(1).locator("button:has-text('Retry')").click()
     options.nth(1).locator("article.generation.completed img").wait_for(timeout=30_000)
+
+
+def png_file(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "harbour.png"
+    Image.new("RGB", (320, 240), (40, 110, 180)).save(path)
+    return path
+
+
+def test_upload_an_image_see_its_preview_and_get_image_to_video_options(page, app, tmp_path):
+    sign_up(page, app, "hedy")
+    page.set_input_files("#composer-file", str(png_file(tmp_path)))
+    box = page.locator("[data-attachment]")
+    box.locator("text=Ready to send").wait_for()
+    assert page.eval_on_selector("[data-attachment-preview]", "img => img.src.startsWith('blob:') && img.naturalWidth")
+    assert "harbour.png" in box.inner_text()
+
+    send(page, "make it orbit slowly like a music video")
+    assert box.is_hidden()  # the composer is clear for the next message
+    mine = page.locator("article.message.user").last
+    assert mine.locator("img.attachment").count() == 1
+    options = page.locator("article.message.assistant").last.locator("section.option")
+    assert options.count() >= 2
+    assert all("Image to video" in options.nth(i).inner_text() for i in range(options.count()))
+
+    # A file that is not an image is refused in the page before anything is sent.
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    page.set_input_files("#composer-file", str(text))
+    assert "Attach a JPEG, PNG, WebP or GIF image." in page.locator("#composer-error").inner_text()
+    assert box.is_hidden()
+
+
+def test_at_phone_width_by_keyboard_alone_with_an_edited_prompt(page, app):
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_up(page, app, "alan")
+    # Every field has a name a screen reader can say.
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+              .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+              .map(el => el.name || el.id)"""
+    )
+    assert unlabelled == []
+
+    page.focus("#composer-text")
+    page.keyboard.type("a red fox in fresh snow")
+    page.keyboard.press("Enter")
+    page.locator("article.message.assistant.complete").last.wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing runs off the side
+
+    # Tab to the first option's prompt, open it, edit it, then on to its Generate button.
+    option = page.locator("section.option").first
+    summary = option.locator("summary")
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if summary.evaluate("el => el === document.activeElement"):
+            break
+    else:
+        pytest.fail("the option's prompt cannot be reached with Tab")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Control+A")
+    edited = "A red fox mid-leap over fresh snow at dawn, low angle, frost sparkling in warm side light."
+    page.keyboard.type(edited)
+    button = option.locator("button:has-text('Generate')")
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        if button.evaluate("el => el === document.activeElement"):
+            break
+    else:
+        pytest.fail("Generate cannot be reached with Tab from the prompt")
+    page.keyboard.press("Enter")
+    option.locator("article.generation.completed img, article.generation.failed").first.wait_for(timeout=30_000)
+    card = option.locator("article.generation").first
+    if "failed" in card.get_attribute("class"):
+        card.locator("button:has-text('Retry')").focus()
+        page.keyboard.press("Enter")
+        option.locator("article.generation.completed img").first.wait_for(timeout=30_000)
+    made = option.locator("article.generation.completed details.made-with")
+    made.locator("summary").click()
+    assert edited in made.inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

@@ -290,7 +290,7 @@ def test_an_empty_message_gets_a_message_saying_what_to_do(alice, chat):
     response = async_to_sync(client.post)(f"/chats/{chat.id}/messages/", {"text": "   "}, headers=HX)
     assert response.status_code == 422
     assert response["HX-Retarget"] == "#composer-error"
-    assert "Write a message first" in response.content.decode()
+    assert "Write what you would like to make, or attach an image." in response.content.decode()
     assert not Message.objects.filter(chat=chat).exists()
 
 

@@ -111,6 +111,22 @@ def test_the_bucket_lets_a_browser_on_a_listed_origin_put(alice_api, bucket):
     assert refused.status_code == 403
 
 
+def test_the_bucket_lets_our_own_pages_put_for_the_composer(alice_api, bucket, settings):
+    settings.PUBLIC_BASE_URL = "https://higgs.example.com"
+    uploads.bucket_cors_configure()
+    ticket = presign(alice_api, image_bytes())
+    preflight = httpx.options(
+        ticket["upload_url"],
+        headers={
+            "Origin": "https://higgs.example.com",
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://higgs.example.com"
+
+
 def test_the_frontends_round_trip_through_s3(alice_api, bucket, seed_catalogue):
     chat = alice_api.post("/api/chats", {"title": None}).json()
     data = image_bytes()

@@ -278,3 +278,17 @@ def test_the_reply_streams_text_then_options_and_survives_a_disconnect(claude, a
     assert reply_message.status == "complete"
     assert reply_message.content_text == PROSE
     assert reply_message.options.count() == 2
+
+
+def test_a_preferred_mode_and_model_reach_the_model_and_other_options_are_refused(claude, alice_api, chat):
+    claude.script(
+        reply(text(PROSE), option("M1", kind="text_to_video", model="minimax-t2v"), option("S2", model="seedream")),
+        reply(option("M2", kind="text_to_video", model="minimax-t2v")),
+    )
+    message = post(alice_api, chat, mode="text-to-video", model_name="minimax-t2v")
+    first_turn = claude.last_request.body["messages"][0]["content"]
+    assert "[The person asked for text_to_video with the model minimax-t2v" in first_turn
+    options = alice_api.get(f"/api/messages/{message['id']}/options").json()
+    assert [(o["tool_type"], o["model_key"]) for o in options] == [("text_to_video", "minimax-t2v")] * 2
+    refused = [r for r in tool_results(claude.last_request) if r.get("is_error")]
+    assert "asked for text_to_video options only" in refused[0]["content"]

@@ -1,5 +1,7 @@
-// Higgs: the little the pages need beyond htmx. Enter to send, a growing composer,
-// polling paused in background tabs, scrolling to the newest message, and plain error notices.
+// Higgs: the little the pages need beyond htmx. Enter to send, a growing composer, the image
+// upload (presign, then PUT straight to storage, as the JSON API's clients do), the preferred
+// mode and model kept in step, polling paused in background tabs, scrolling to the newest
+// message, and plain error notices.
 (function () {
   "use strict";
 
@@ -32,14 +34,152 @@
     notify.timer = window.setTimeout(function () { toast.hidden = true; }, 6000);
   }
 
+  // --- The image upload ---
+
+  var IMAGE_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif"];
+
+  function part(form, name) { return form.querySelector("[data-attachment" + name + "]"); }
+
+  function composerError(form, text) {
+    var error = form.querySelector(".error");
+    if (error) error.textContent = text;
+  }
+
+  function attachmentClear(form, keepInput) {
+    var box = part(form, ""), preview = part(form, "-preview");
+    if (!box) return;
+    if (form.upload) { form.upload.abort(); form.upload = null; }
+    if (preview.src) URL.revokeObjectURL(preview.src);
+    preview.removeAttribute("src");
+    part(form, "-url").value = "";
+    if (!keepInput) form.querySelector("input[data-upload]").value = "";
+    box.hidden = true;
+    delete form.dataset.uploading;
+  }
+
+  function attachmentState(form, text, percent) {
+    part(form, "-state").textContent = text;
+    var progress = part(form, "-progress");
+    progress.hidden = percent === null;
+    if (percent !== null) progress.value = percent;
+  }
+
+  function presign(input, file) {
+    var form = input.form;
+    return fetch(input.dataset.presignUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value },
+      body: JSON.stringify({ file_name: file.name, content_type: file.type, size: file.size })
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (body) {
+        if (!response.ok) throw new Error(body.detail || "The upload could not start. Try again.");
+        return body;
+      });
+    });
+  }
+
+  function put(form, url, file) {
+    return new Promise(function (resolve, reject) {
+      var xhr = new XMLHttpRequest();
+      form.upload = xhr;
+      xhr.open("PUT", url);
+      xhr.setRequestHeader("Content-Type", file.type);
+      xhr.upload.onprogress = function (event) {
+        if (event.lengthComputable) attachmentState(form, "Uploading…", Math.round(100 * event.loaded / event.total));
+      };
+      xhr.onload = function () {
+        if (xhr.status >= 200 && xhr.status < 300) return resolve();
+        var detail = "";
+        try { detail = JSON.parse(xhr.responseText).detail || ""; } catch (e) { detail = ""; }
+        reject(new Error(detail || "The upload was refused (" + xhr.status + "). Try another image."));
+      };
+      xhr.onerror = function () { reject(new Error("The upload was cut off. Check your connection and try again.")); };
+      xhr.onabort = function () { reject(null); };
+      xhr.send(file);
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("input[data-upload]")) return;
+    var form = input.form, file = input.files && input.files[0];
+    if (!file) return;
+    var maxBytes = parseInt(input.dataset.maxBytes, 10);
+    if (IMAGE_TYPES.indexOf(file.type) < 0) {
+      attachmentClear(form);
+      return composerError(form, "Attach a JPEG, PNG, WebP or GIF image.");
+    }
+    if (file.size > maxBytes) {
+      attachmentClear(form);
+      return composerError(form, "That image is larger than " + Math.floor(maxBytes / 1048576) + " MB. Pick a smaller one.");
+    }
+    attachmentClear(form, true);
+    composerError(form, "");
+    part(form, "-preview").src = URL.createObjectURL(file);
+    part(form, "-name").textContent = file.name;
+    part(form, "").hidden = false;
+    form.dataset.uploading = "1";
+    attachmentState(form, "Uploading…", 0);
+    presign(input, file)
+      .then(function (ticket) {
+        return put(form, ticket.upload_url, file).then(function () { return ticket; });
+      })
+      .then(function (ticket) {
+        part(form, "-url").value = ticket.download_url;
+        delete form.dataset.uploading;
+        form.upload = null;
+        attachmentState(form, "Ready to send", null);
+      })
+      .catch(function (error) {
+        if (error === null) return;  // removed while uploading
+        attachmentClear(form);
+        composerError(form, error.message);
+      });
+  });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-attachment-remove]");
+    if (!button) return;
+    var form = button.form;
+    attachmentClear(form);
+    var file = form.querySelector("input[data-upload]");
+    if (file) file.focus();
+  });
+
+  // Nothing is sent while the image is still on its way.
+  document.addEventListener("htmx:confirm", function (event) {
+    var form = event.detail.elt;
+    if (form.dataset && form.dataset.uploading) {
+      event.preventDefault();
+      composerError(form, "Wait a moment: the image is still uploading.");
+    }
+  });
+
+  // --- The preferred mode and model stay in step: a model implies its mode. ---
+
+  document.addEventListener("change", function (event) {
+    var select = event.target, form = select.form;
+    if (!form || !select.matches) return;
+    var mode = form.querySelector("select[data-mode]"), model = form.querySelector("select[data-model]");
+    if (select === model && model.value) {
+      mode.value = model.selectedOptions[0].dataset.kind;
+    } else if (select === mode && model.value && model.selectedOptions[0].dataset.kind !== mode.value && mode.value) {
+      model.value = "";
+    }
+  });
+
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = event.detail.elt;
     if (event.detail.successful && form.matches && form.matches("form[data-reset-on-success]")) {
+      // The text and the image go; the preferred mode and model stay for the next message.
+      var kept = Array.prototype.map.call(form.querySelectorAll("select"), function (s) { return s.value; });
+      attachmentClear(form);
       form.reset();
+      Array.prototype.forEach.call(form.querySelectorAll("select"), function (s, i) { s.value = kept[i]; });
       var textarea = form.querySelector("textarea");
       if (textarea) { grow(textarea); textarea.focus(); }
-      var error = form.querySelector(".error");
-      if (error) error.textContent = "";
+      composerError(form, "");
     }
   });
 
