@@ -1,15 +1,17 @@
 """What a first load of a chat page with 20 messages costs: bytes transferred and requests, in Chromium.
 
-Starts uvicorn on a throwaway SQLite database holding one person and a chat of 20 messages (10
-ideas and the offline recommender's replies), logs in, then opens the chat page in a fresh
-browser context (empty cache) and counts every response: the page and its CSS, JS and fonts,
-with content images (style previews, results) counted apart. Bytes are as transferred (after
-any compression the server applied), headers excluded.
+Starts uvicorn with production settings (DEBUG off, static files collected and compressed ahead
+of time, as the Dockerfile serves them) on a throwaway SQLite database holding one person and a
+chat of 20 messages (10 ideas and the offline recommender's replies), logs in, then opens the
+chat page in a fresh browser context (empty cache) and counts every response: the page and its
+CSS, JS and fonts, with content images (style previews, results) counted apart. Bytes are as
+transferred (after the compression the server applied), headers excluded.
 
     .venv/bin/python bench/page_weight.py
 """
 
 import os
+import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -48,6 +50,12 @@ def main() -> int:
             "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3",
             "LOG_LEVEL": "WARNING",
             "ANTHROPIC_API_KEY": "",
+            # Production settings, served over plain http on loopback.
+            "DEBUG": "False",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "localhost",
+            "SECURE_SSL_REDIRECT": "False",
+            "STATIC_ROOT": f"{tmp}/static",
         }
         os.environ.update(env)
         sys.path.insert(0, str(REPO_ROOT))
@@ -62,6 +70,7 @@ def main() -> int:
         from recommender.catalogue import catalogue_import, catalogue_read_dir
 
         call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
         catalogue_import(
             *(), **dict(zip(("styles", "motions"), catalogue_read_dir(settings.SEED_DATA_DIR), strict=True))
         )

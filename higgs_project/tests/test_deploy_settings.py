@@ -37,3 +37,13 @@ def test_debug_off_without_a_secret_key_refuses_to_start(tmp_path):
     result = run_manage("check", env={"DEBUG": "0", "ALLOWED_HOSTS": "higgs.example.com"}, tmp_path=tmp_path)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_with_s3_the_pages_may_put_uploads_to_the_bucket_and_nowhere_else(tmp_path):
+    show = "from django.conf import settings; print(' '.join(map(str, settings.SECURE_CSP['connect-src'])))"
+    s3 = {"AWS_STORAGE_BUCKET_NAME": "media", "AWS_S3_ENDPOINT_URL": "https://s3.example.net:9000/"}
+    result = run_manage("shell", "-c", show, env=s3, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "'self' https://s3.example.net:9000"
+    result = run_manage("shell", "-c", show, env={}, tmp_path=tmp_path)
+    assert result.stdout.strip().splitlines()[-1] == "'self'"
