@@ -127,6 +127,9 @@ def main(argv=None) -> int:
             "HIGGSFIELD_KEY_SECRET": "bench-secret",
             "LOG_LEVEL": "WARNING",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # One person starting 200 jobs at once: measured without the per-person limit and credits.
+            "RATE_LIMIT_GENERATIONS": "",
+            "GENERATION_PRICES": "image=0",
         }
         os.environ.update(base_env)
         sys.path.insert(0, str(REPO_ROOT))

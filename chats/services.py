@@ -11,10 +11,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from generation.model_list import IMAGE_TO_VIDEO, KINDS, MODELS
 from recommender.services import recommender_name
 
 from . import selectors
 from .models import ApiToken, Attachment, Chat, Message, Option
+from .rate_limits import RateLimited, rate_wait, wait_words
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,14 @@ TOKEN_PREFIX = "hgs_"
 
 class ServiceError(Exception):
     """A request that cannot be carried out as asked; the message is meant for the person."""
+
+
+class MessageRateLimited(RateLimited, ServiceError):
+    """More messages in the window than RATE_LIMIT_MESSAGES allows."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"You're sending messages quickly. Try again in {wait_words(retry_after)}.")
+        self.retry_after = retry_after
 
 
 def _clean_title(title: str | None) -> str:
@@ -80,7 +90,41 @@ def _attachments_resolve(*, owner, urls: list[str]) -> list[Attachment]:
     return found
 
 
-def message_post_begin(*, chat: Chat, text: str | None, attachment_urls: list[str] | None = None):
+def _preference_check(*, kind: str, model_key: str, has_image: bool) -> tuple[str, str]:
+    """The composer's preferred kind and model, checked; a model alone implies its kind."""
+    kind, model_key = (kind or "").strip(), (model_key or "").strip()
+    if kind and kind not in KINDS:
+        raise ServiceError(f"Unknown mode {kind!r}: use one of {', '.join(KINDS)}.")
+    if model_key:
+        model = MODELS.get(model_key)
+        if model is None:
+            raise ServiceError(f"Unknown model {model_key!r}. Models: {', '.join(MODELS)}.")
+        if kind and model.kind != kind:
+            raise ServiceError(f"{model.label} makes {model.kind.replace('_', '-')}, not {kind.replace('_', '-')}.")
+        kind = model.kind
+    if kind == IMAGE_TO_VIDEO and not has_image:
+        raise ServiceError("Video from an image needs an image: attach one to the message.")
+    return kind, model_key
+
+
+def _message_rate_check(*, owner_id) -> None:
+    wait = rate_wait(
+        rate=settings.RATE_LIMIT_MESSAGES,
+        setting="RATE_LIMIT_MESSAGES",
+        recent=Message.objects.filter(chat__owner_id=owner_id, author_type=Message.Author.USER),
+    )
+    if wait:
+        raise MessageRateLimited(wait)
+
+
+def message_post_begin(
+    *,
+    chat: Chat,
+    text: str | None,
+    attachment_urls: list[str] | None = None,
+    preferred_kind: str = "",
+    preferred_model: str = "",
+):
     """Save the person's message and a pending reply to it; return both.
 
     Both are saved before the recommender runs, so the conversation and its counters are
@@ -92,15 +136,22 @@ def message_post_begin(*, chat: Chat, text: str | None, attachment_urls: list[st
     attachments = _attachments_resolve(owner=chat.owner, urls=attachment_urls or [])
     if not text and not attachments:
         raise ServiceError("A message needs text or an attachment.")
+    has_image = any(a.kind == Attachment.Kind.IMAGE for a in attachments)
+    preferred_kind, preferred_model = _preference_check(
+        kind=preferred_kind, model_key=preferred_model, has_image=has_image
+    )
 
     with transaction.atomic():
         # The row lock serialises posts to one chat, so positions and counters stay exact.
         locked = Chat.objects.select_for_update().get(pk=chat.pk)
+        _message_rate_check(owner_id=locked.owner_id)
         user_message = Message.objects.create(
             chat=locked,
             position=locked.message_count + 1,
             author_type=Message.Author.USER,
             content_text=text or None,
+            preferred_kind=preferred_kind,
+            preferred_model=preferred_model,
         )
         reply = Message.objects.create(
             chat=locked,
@@ -123,11 +174,11 @@ def message_post_begin(*, chat: Chat, text: str | None, attachment_urls: list[st
     return user_message, reply
 
 
-def message_post(*, chat: Chat, text: str | None, attachment_urls: list[str] | None = None) -> Message:
+def message_post(*, chat: Chat, text: str | None, attachment_urls: list[str] | None = None, **preferences) -> Message:
     """Post a message and wait for the finished reply (for callers outside an event loop)."""
     from .replies import reply_run
 
-    user_message, reply = message_post_begin(chat=chat, text=text, attachment_urls=attachment_urls)
+    user_message, reply = message_post_begin(chat=chat, text=text, attachment_urls=attachment_urls, **preferences)
     return async_to_sync(reply_run)(reply=reply, user_message=user_message)
 
 

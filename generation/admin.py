@@ -1,9 +1,15 @@
-"""Staff view of generation jobs: filters by status, model and person; retry and cancel in bulk."""
+"""Staff view of generation jobs (filters by status, model and person; retry and cancel in bulk) and of
+credits (balances, the ledger, adjustments with a note)."""
 
+from functools import partial
+
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils.html import format_html, format_html_join
 
-from . import services
-from .models import Generation
+from . import credits, services
+from .models import CreditAccount, CreditEntry, Generation
 
 
 @admin.register(Generation)
@@ -33,8 +39,112 @@ class GenerationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry selected (failed, nsfw, cancelled or timed out)")
     def retry_selected(self, request, queryset):
-        self._each(request, queryset, services.generation_retry, "retried")
+        # Staff retrying after an outage are not held to the person's rate limit; each retry is still charged.
+        self._each(request, queryset, partial(services.generation_retry, rate_limited=False), "retried")
 
     @admin.action(description="Cancel selected (while still waiting)")
     def cancel_selected(self, request, queryset):
         self._each(request, queryset, services.generation_cancel, "cancelled")
+
+
+class CreditAccountForm(forms.ModelForm):
+    adjust_by = forms.IntegerField(
+        required=False, label="Add or take away", help_text="Credits: 50 grants fifty, -20 takes twenty back."
+    )
+    note = forms.CharField(required=False, max_length=200, help_text="Why, for the ledger.")
+
+    class Meta:
+        model = CreditAccount
+        fields = ("user",)
+
+    def clean(self):
+        data = super().clean()
+        amount = data.get("adjust_by")
+        if amount and not (data.get("note") or "").strip():
+            raise ValidationError({"note": "Say why, for the ledger."})
+        user = self.instance.user if self.instance.pk else data.get("user")
+        if amount and user is not None:
+            balance = credits.credits_balance(user=user)
+            if balance + amount < 0:
+                raise ValidationError({"adjust_by": f"The balance is {balance}; it cannot go below zero."})
+        return data
+
+
+@admin.register(CreditAccount)
+class CreditAccountAdmin(admin.ModelAdmin):
+    """Balances, and a form to grant or take back credits; every change is a ledger entry by credits_adjust."""
+
+    form = CreditAccountForm
+    list_display = ("user", "balance", "updated_at")
+    search_fields = ("user__username", "user__email")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    ordering = ("user__username",)
+    LEDGER_ROWS = 50
+
+    def get_readonly_fields(self, request, obj=None):
+        # The person is chosen when the account is made (a grant to someone who has none yet), then fixed.
+        return ("user", "balance", "ledger") if obj else ()
+
+    def get_fields(self, request, obj=None):
+        return ("user", "balance", "adjust_by", "note", "ledger") if obj else ("user", "adjust_by", "note")
+
+    @admin.display(description="Latest entries")
+    def ledger(self, obj):
+        entries = obj.entries.select_related("staff").order_by("-created_at", "-id")[: self.LEDGER_ROWS]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    e.get_reason_display(),
+                    f"{e.amount:+d}",
+                    e.balance_after,
+                    e.generation_id or "",
+                    e.note,
+                    e.staff or "",
+                )
+                for e in entries
+            ),
+        )
+        return format_html(
+            "<table><tr><th>When</th><th>Reason</th><th>Amount</th><th>Balance after</th><th>Generation</th>"
+            "<th>Note</th><th>Staff</th></tr>{}</table>",
+            rows,
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        # The ledger goes with an account; a balance is brought to zero with an adjustment instead.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # Never a plain save: the balance only moves through the ledger.
+        amount, note = form.cleaned_data.get("adjust_by"), form.cleaned_data.get("note", "")
+        if amount:
+            try:
+                credits.credits_adjust(user=obj.user, amount=amount, staff=request.user, note=note)
+            except credits.CreditError as exc:  # the balance moved since the form was checked
+                self.message_user(request, str(exc), messages.ERROR)
+        account = credits.credits_open(user=obj.user)
+        obj.pk, obj.balance = account.pk, account.balance
+
+
+@admin.register(CreditEntry)
+class CreditEntryAdmin(admin.ModelAdmin):
+    """The ledger, read only: every charge, refund, grant and adjustment."""
+
+    list_display = ("created_at", "account", "reason", "amount", "balance_after", "generation", "staff", "note")
+    list_filter = ("reason",)
+    search_fields = ("account__user__username", "note", "generation__id")
+    list_select_related = ("account__user", "staff")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -79,3 +79,57 @@ class Generation(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL
+
+
+class CreditAccount(models.Model):
+    """A person's balance of credits; changed only through generation.credits, each change in the ledger."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credit_account")
+    balance = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # The database itself refuses an overspend, whatever a bug upstream might try.
+            models.CheckConstraint(condition=Q(balance__gte=0), name="credit_balance_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} · {self.balance} credits"
+
+
+class CreditEntry(models.Model):
+    """One change of a balance: the starting grant, a charge, a refund or a staff adjustment."""
+
+    class Reason(models.TextChoices):
+        GRANT = "grant"  # the starting balance
+        CHARGE = "charge"
+        REFUND = "refund"
+        ADJUST = "adjust"  # by staff, with a note
+
+    account = models.ForeignKey(CreditAccount, on_delete=models.CASCADE, related_name="entries")
+    # Kept when the job goes (its chat deleted), so the ledger still adds up.
+    generation = models.ForeignKey(
+        Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="credit_entries"
+    )
+    amount = models.IntegerField(help_text="Credits added (positive) or taken (negative).")
+    balance_after = models.IntegerField()
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    note = models.CharField(max_length=200, blank=True)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "credit entries"
+        indexes = [models.Index(fields=["account", "-created_at"], name="credit_entry_account_idx")]
+        constraints = [
+            # One charge and at most one refund per job, whatever delivers the news twice.
+            models.UniqueConstraint(fields=["generation"], condition=Q(reason="charge"), name="credit_one_charge"),
+            models.UniqueConstraint(fields=["generation"], condition=Q(reason="refund"), name="credit_one_refund"),
+        ]
+
+    def __str__(self):
+        return f"{self.reason} {self.amount:+d}"

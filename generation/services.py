@@ -22,8 +22,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from chats.models import Attachment, Option
+from chats.rate_limits import RateLimited, rate_wait, wait_words
 
-from . import media
+from . import credits, media
 from .higgsfield import HiggsfieldError, RequestStatus
 from .model_list import IMAGE_TO_VIDEO, MODELS, TEXT_TO_IMAGE, ParameterError
 from .models import Generation
@@ -40,6 +41,14 @@ class GenerationError(Exception):
     def __init__(self, message: str, status: int = 422):
         super().__init__(message)
         self.status = status
+
+
+class GenerationRateLimited(RateLimited, GenerationError):
+    """More generations in the window than RATE_LIMIT_GENERATIONS allows."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"You're starting generations quickly. Try again in {wait_words(retry_after)}.", status=429)
+        self.retry_after = retry_after
 
 
 # --- Creating ---
@@ -99,7 +108,8 @@ def generation_request(
         )
     notes = []
     if option is not None:
-        prompt = option.enhanced_prompt
+        # The option's prompt, unless the person edited it before generating.
+        prompt = prompt or option.enhanced_prompt
         style_id, motion_id = option.style_id, option.motion_id
         if not image_url and kind == IMAGE_TO_VIDEO:
             image_url = _option_image_url(option)
@@ -165,8 +175,12 @@ def generation_request(
     return saved, saved is generation
 
 
-def generation_retry(*, generation: Generation) -> Generation:
-    """A new attempt from a failed, nsfw, cancelled or timed-out job, with the same request."""
+def generation_retry(*, generation: Generation, rate_limited: bool = True) -> Generation:
+    """A new attempt from a failed, nsfw, cancelled or timed-out job, with the same request.
+
+    A retry is a new paid attempt: it is charged like a new job (the one before was refunded when it
+    ended without a result). Staff retrying in bulk from admin are not held to the person's rate limit.
+    """
     if generation.status not in Generation.RETRYABLE:
         raise GenerationError(f"A {generation.status.replace('_', ' ')} generation cannot be retried.", status=409)
     retry = Generation(
@@ -189,14 +203,48 @@ def generation_retry(*, generation: Generation) -> Generation:
         webhook_token=secrets.token_urlsafe(32),
         deadline_at=timezone.now() + _time_limit(generation.kind),
     )
-    return _job_start(retry)
+    return _job_start(retry, rate_limited=rate_limited)
 
 
-def _job_start(generation: Generation) -> Generation:
-    """Save a new job and queue its submission; if the same request is already live, that job instead."""
+def _live_twin(generation: Generation) -> Generation | None:
+    return Generation.objects.filter(
+        dedupe_key=generation.dedupe_key, status__in=[*Generation.ACTIVE, S.COMPLETED]
+    ).first()
+
+
+def _generation_rate_check(*, owner_id) -> None:
+    wait = rate_wait(
+        rate=settings.RATE_LIMIT_GENERATIONS,
+        setting="RATE_LIMIT_GENERATIONS",
+        recent=Generation.objects.filter(owner_id=owner_id),
+    )
+    if wait:
+        raise GenerationRateLimited(wait)
+
+
+def _job_start(generation: Generation, *, rate_limited: bool = True) -> Generation:
+    """Save a new job, charge it and queue its submission; if the same request is already live, that job instead.
+
+    The person's credit account stays locked from the checks to the commit, so their requests go one
+    at a time: the balance cannot be overspent and the rate limit is exact. Anything refused or
+    failing here rolls back together: no job, no charge.
+    """
     try:
         with transaction.atomic():
+            account = credits.credit_account_lock(user_id=generation.owner_id)
+            # A double click waited on the lock above while its twin was made: answer with that job, unpaid.
+            twin = _live_twin(generation)
+            if twin is not None:
+                return twin
+            if rate_limited:
+                _generation_rate_check(owner_id=generation.owner_id)
+            price = credits.generation_price(model_key=generation.model_key)
+            if account.balance < price:
+                raise GenerationError(
+                    f"Not enough credits: this needs {price}, you have {account.balance}.", status=402
+                )
             generation.save(force_insert=True)
+            credits.credits_charge(account=account, generation=generation, price=price)
             _enqueue_submit(generation)
     except IntegrityError:
         # Two tabs, one click each: the other request made it first.
@@ -219,7 +267,11 @@ def _move(generation: Generation, sources, target: str, **fields) -> bool:
     if target in Generation.FINAL:
         fields.setdefault("finished_at", now)
         fields.setdefault("next_check_at", None)
-    moved = Generation.objects.filter(pk=generation.pk, status__in=list(sources)).update(status=target, **fields)
+    with transaction.atomic():
+        moved = Generation.objects.filter(pk=generation.pk, status__in=list(sources)).update(status=target, **fields)
+        if moved and target in Generation.RETRYABLE:
+            # Ended without a result: the charge goes back. Only the one call that made this move gets here.
+            credits.credits_refund(generation=generation, outcome=target)
     if moved:
         generation.refresh_from_db()
     return bool(moved)
@@ -252,11 +304,15 @@ def generation_cancel(*, generation: Generation) -> Generation:
 
 
 def _enqueue_submit(generation: Generation, delay: float = 0) -> None:
+    """Plan the submission; a submit step planned before is now stale and will stop."""
     from .tasks import generation_submit
 
+    token = secrets.token_hex(8)
+    Generation.objects.filter(pk=generation.pk).update(track_token=token, updated_at=timezone.now())
+    generation.track_token = token
     task = generation_submit.using(run_after=timezone.now() + timedelta(seconds=delay)) if delay else generation_submit
     generation_id = str(generation.pk)
-    transaction.on_commit(lambda: task.enqueue(generation_id))
+    transaction.on_commit(lambda: task.enqueue(generation_id, token))
 
 
 def _schedule_track(generation: Generation, delay: float) -> None:
@@ -278,14 +334,22 @@ def _poll_delay(generation: Generation) -> float:
     return min(delay, settings.GENERATION_POLL_MAX_SECONDS)
 
 
-def generation_submit_step(*, generation_id) -> None:
+def generation_submit_step(*, generation_id, token: str = "") -> None:
     generation = Generation.objects.filter(pk=generation_id).first()
     if generation is None or generation.status != S.QUEUED:
         return
     if timezone.now() >= generation.deadline_at:
         generation_fail(generation=generation, error=_time_limit_message(generation), target=S.TIMED_OUT)
         return
-    Generation.objects.filter(pk=generation.pk).update(attempts=F("attempts") + 1, stage="Sending to the provider")
+    # Claim the submission: of two steps holding the same plan, one sends; a stale plan never does.
+    claimed = Generation.objects.filter(pk=generation.pk, status=S.QUEUED, track_token=token).update(
+        track_token=secrets.token_hex(8),
+        attempts=F("attempts") + 1,
+        stage="Sending to the provider",
+        updated_at=timezone.now(),
+    )
+    if not claimed:
+        return
     generation.refresh_from_db()
     provider = get_provider(generation.provider)
     try:
@@ -485,7 +549,10 @@ def generations_watchdog() -> dict:
         with transaction.atomic():
             _schedule_track(generation, 0)
         counts["rescheduled"] += 1
-    stuck = Generation.objects.filter(status=S.QUEUED, updated_at__lt=now - grace)
+    # A submission in flight may take the provider's whole timeout (an upload, then the request):
+    # only a job quiet for longer than that was dropped, so a slow provider is never paid twice.
+    in_flight = timedelta(seconds=settings.HIGGSFIELD_TIMEOUT * 3)
+    stuck = Generation.objects.filter(status=S.QUEUED, updated_at__lt=now - grace - in_flight)
     for generation in stuck:
         with transaction.atomic():
             Generation.objects.filter(pk=generation.pk).update(updated_at=now)
