@@ -1,6 +1,6 @@
 """Background work of the chats app, run by the worker through Django's tasks API."""
 
-from django.tasks import task
+from higgs_project.observability import task
 
 from . import uploads
 

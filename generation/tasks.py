@@ -4,14 +4,15 @@ Each step is short (one call to the provider) and plans the next one with run_af
 tracking a job never holds a worker asleep.
 """
 
-from django.tasks import task
+# Our `task` is Django's, plus the request id: a job's log lines share the id of the request that started it.
+from higgs_project.observability import task
 
 from . import services
 
 
 @task()
-def generation_submit(generation_id: str) -> None:
-    services.generation_submit_step(generation_id=generation_id)
+def generation_submit(generation_id: str, token: str = "") -> None:
+    services.generation_submit_step(generation_id=generation_id, token=token)
 
 
 # Tracking goes before new submissions: a finished job's result should not wait behind a queue of new jobs.
