@@ -20,6 +20,7 @@ from .schemas import (
     ChatOut,
     ChatPage,
     ChatRenameIn,
+    ErrorOut,
     MessageEnvelope,
     MessageIn,
     MessageOut,
@@ -139,17 +140,21 @@ async def _reply_answer(request, user_message, reply, status: int):
     return Status(status, MessageEnvelope(message=await sync_to_async(_message_json)(request, reply)))
 
 
-@router.post("/chats/{chat_id}/messages", response={201: MessageEnvelope})
+@router.post("/chats/{chat_id}/messages", response={201: MessageEnvelope, 429: ErrorOut})
 async def message_create(request, chat_id: uuid.UUID, payload: MessageIn):
     """Post a message; answers 201 with the finished reply, or streams it with `Accept: text/event-stream`."""
     chat = await sync_to_async(selectors.chat_get)(user=request.auth, chat_id=chat_id)
     user_message, reply = await sync_to_async(services.message_post_begin)(
-        chat=chat, text=payload.text, attachment_urls=payload.attachments
+        chat=chat,
+        text=payload.text,
+        attachment_urls=payload.attachments,
+        preferred_kind=(payload.mode or "").replace("-", "_"),
+        preferred_model=payload.model_name or "",
     )
     return await _reply_answer(request, user_message, reply, 201)
 
 
-@router.post("/messages/{message_id}/retry", response={200: MessageEnvelope})
+@router.post("/messages/{message_id}/retry", response={200: MessageEnvelope, 429: ErrorOut})
 async def message_retry(request, message_id: uuid.UUID):
     """Write a failed reply again; answers like posting a message (200, or a stream)."""
     reply = await sync_to_async(selectors.message_get)(user=request.auth, message_id=message_id)
@@ -207,7 +212,12 @@ def attachment_presign(request, payload: PresignIn):
     )
 
 
-@router.put("/uploads/{ticket}", auth=None, response=AttachmentOut, tags=["attachments"])
+@router.put(
+    "/uploads/{ticket}",
+    auth=None,
+    response={200: AttachmentOut, frozenset({400, 403, 409, 413, 415}): ErrorOut},
+    tags=["attachments"],
+)
 def upload_put(request, ticket: str):
     """The raw bytes of a presigned upload (local storage). The signed ticket in the URL is the credential."""
     length = request.META.get("CONTENT_LENGTH")
@@ -220,7 +230,9 @@ def upload_put(request, ticket: str):
     return AttachmentOut.from_attachment(request, attachment)
 
 
-@router.get("/attachments/{uuid:upload_id}", response=AttachmentOut, tags=["attachments"])
+@router.get(
+    "/attachments/{upload_id}", response={200: AttachmentOut, frozenset({413, 415}): ErrorOut}, tags=["attachments"]
+)
 def attachment_detail(request, upload_id: uuid.UUID):
     """One of your uploads (or results), measured; an upload that went straight to S3 is checked on first sight."""
     attachment = selectors.attachment_get(user=request.auth, attachment_id=upload_id)

@@ -71,6 +71,23 @@ class OkOut(Schema):
     ok: bool
 
 
+def contains_nul(value) -> bool:
+    """Whether a parsed JSON value holds a NUL character anywhere: PostgreSQL cannot store one in text."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(contains_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    return False
+
+
+class ErrorOut(Schema):
+    """Every error answer: `detail` says what is wrong (for invalid input, a list of the faults)."""
+
+    detail: str | list[dict]
+
+
 class AttachmentOut(Schema):
     id: uuid.UUID
     kind: Literal["image", "video", "other"]
@@ -103,6 +120,9 @@ class MessageIn(Schema):
     model_config = ConfigDict(extra="forbid")
     text: str | None = Field(default=None, max_length=8000)
     attachments: list[str] | None = Field(default=None, max_length=10)
+    # Ours, beyond the contract: the kind of result and the model the options should use.
+    mode: Literal["text-to-image", "image-to-video", "text-to-video"] | None = None
+    model_name: str | None = Field(default=None, max_length=64)
 
 
 class MessageOut(Schema):

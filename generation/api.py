@@ -1,6 +1,7 @@
 """Generation endpoints: the contract's blocking generate, the non-blocking jobs API, Higgsfield's webhook."""
 
 import asyncio
+import re
 import time
 import uuid
 from datetime import datetime
@@ -13,7 +14,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from chats.pagination import Page
-from chats.schemas import absolute_url
+from chats.schemas import ErrorOut, absolute_url, contains_nul
 from chats.selectors import option_get
 
 from . import selectors, services
@@ -187,7 +188,17 @@ def _generate_sync(request, payload: GenerateIn):
     return generation
 
 
-@router.post("/higgsfield/generate", response={200: GenerateOut, 202: GenerationOut})
+class GenerateFailedOut(ErrorOut):
+    """A job that ended without a result (failed, nsfw, timed out, cancelled)."""
+
+    generation_id: uuid.UUID | None = None
+    status: str | None = None
+
+
+@router.post(
+    "/higgsfield/generate",
+    response={200: GenerateOut, 202: GenerationOut, frozenset({*FAILURE_STATUS.values(), 402, 429}): GenerateFailedOut},
+)
 async def generate(request, payload: GenerateIn):
     """Generate an option and wait for the result (up to GENERATION_WAIT_SECONDS) without holding a thread."""
     generation = await sync_to_async(_generate_sync)(request, payload)
@@ -231,7 +242,7 @@ def _create(request, payload: GenerationIn):
     return _out(request, generation)
 
 
-@router.post("/generations", response={202: GenerationOut})
+@router.post("/generations", response={202: GenerationOut, frozenset({402, 429}): ErrorOut})
 def generation_create(request, payload: GenerationIn):
     """Start a generation from an option (the option's prompt, style or motion) or from a prompt alone."""
     return Status(202, _create(request, payload))
@@ -254,16 +265,20 @@ def generation_detail(request, generation_id: uuid.UUID):
     return _out(request, selectors.generation_get(user=request.auth, generation_id=generation_id))
 
 
-@router.post("/generations/{generation_id}/cancel", response=GenerationOut)
+@router.post("/generations/{generation_id}/cancel", response={200: GenerationOut, frozenset({409, 502}): ErrorOut})
 def generation_cancel(request, generation_id: uuid.UUID):
     generation = selectors.generation_get(user=request.auth, generation_id=generation_id)
     return _out(request, services.generation_cancel(generation=generation))
 
 
-@router.post("/generations/{generation_id}/retry", response={202: GenerationOut})
+@router.post("/generations/{generation_id}/retry", response={202: GenerationOut, frozenset({402, 409, 429}): ErrorOut})
 def generation_retry(request, generation_id: uuid.UUID):
     generation = selectors.generation_get(user=request.auth, generation_id=generation_id)
     return Status(202, _out(request, services.generation_retry(generation=generation)))
+
+
+# Our webhook tokens are secrets.token_urlsafe(); anything else names no job (and never reaches the database).
+WEBHOOK_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @router.post("/higgsfield/webhook/{token}", auth=None, include_in_schema=False)
@@ -275,7 +290,9 @@ def webhook(request, token: str):
         body = json.loads(request.body or b"null")
     except ValueError:
         raise services.GenerationError("The delivery was not JSON.", status=400) from None
-    if len(token) > 100:
+    if len(token) > 100 or not WEBHOOK_TOKEN.fullmatch(token):
         raise Http404
+    if contains_nul(body):
+        raise services.GenerationError("The delivery holds a NUL character.", status=400)
     services.generation_webhook(token=token, body=body)
     return {"ok": True}
