@@ -397,7 +397,8 @@ def test_two_hundred_concurrent_jobs_get_their_webhooks_on_time():
     assert len(arrivals) == 200
     lags = sorted(arrivals[rid] - due[rid] for rid in arrivals)
     assert lags[0] >= 0
-    late = [arrivals[rid] - submitted[rid] for rid in arrivals if arrivals[rid] - submitted[rid] > 1.3]
+    # Deliveries one after another would take minutes; a loaded machine may add a second, not more.
+    late = [arrivals[rid] - submitted[rid] for rid in arrivals if arrivals[rid] - submitted[rid] > 2.5]
     assert not late, (
         f"{len(late)} late; lag after due: median {lags[100] * 1000:.1f} ms, worst {lags[-1] * 1000:.1f} ms"
     )
