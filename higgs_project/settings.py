@@ -18,10 +18,25 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")
 
+
+def _secret(name: str, default: str = "") -> str:
+    """A secret from NAME, or from the file NAME_FILE names (its contents, stripped), as Docker and
+    Kubernetes secrets are mounted. Both at once is a mistake worth stopping for: which would win?"""
+    path = os.environ.get(f"{name}_FILE", "")
+    if not path:
+        return env.str(name, default=default)
+    if os.environ.get(name, ""):
+        raise ImproperlyConfigured(f"Both {name} and {name}_FILE are set: set only one of them.")
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{name}_FILE names a file that cannot be read ({exc.strerror}).") from None
+
+
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me-in-production-0123456789abcdef"
 
 DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
+SECRET_KEY = _secret("SECRET_KEY", default=DEV_SECRET_KEY)
 if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
 
@@ -50,10 +65,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every answer (CORS preflights and redirects included) carries X-Request-ID.
+    "higgs_project.observability.RequestIdMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
+    "higgs_project.middleware.CompressPagesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -77,13 +95,14 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "generation.context_processors.credits",
             ],
         },
     },
 ]
 
 # Database: SQLite under DATA_DIR unless DATABASE_URL says otherwise.
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
+DATABASES = {"default": env.db_url_config(_secret("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASES["default"]["NAME"] not in ("", ":memory:"):
         Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +121,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Under ASGI each request runs in a thread of its own, so without a pool every request opens a new
+    # PostgreSQL connection (about 10 ms). A pool per process hands them out again; checked on checkout,
+    # so connections a database restart broke are replaced instead of failing a request.
+    if DATABASE_POOL_MAX_SIZE := env.int("DATABASE_POOL_MAX_SIZE", default=0):
+        from psycopg_pool import ConnectionPool
+
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": 10,
+            "check": ConnectionPool.check_connection,
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "chats.User"
@@ -144,6 +176,10 @@ if AWS_STORAGE_BUCKET_NAME:
             "signature_version": "s3v4",
         },
     }
+    # Left empty, boto3 finds credentials itself (the environment, an instance role); *_FILE needs handing over.
+    for _option, _name in (("access_key", "AWS_ACCESS_KEY_ID"), ("secret_key", "AWS_SECRET_ACCESS_KEY")):
+        if _value := _secret(_name):
+            _default_storage["OPTIONS"][_option] = _value
 else:
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 # Uploads (chats.uploads): the largest file accepted, how long a presigned upload URL stays valid
@@ -164,6 +200,10 @@ STORAGES = {
 TASKS = {"default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
 # Task loops per worker process (`manage.py run_worker`); the tasks mostly wait on the network.
 WORKER_THREADS = env.int("WORKER_THREADS", default=4)
+# /api/health/ready answers 503 when the oldest task due has waited longer than this (seconds), or when
+# more tasks than this are due at once: the workers are down or cannot keep up.
+READY_QUEUE_MAX_AGE = env.int("READY_QUEUE_MAX_AGE", default=300)
+READY_QUEUE_MAX_BACKLOG = env.int("READY_QUEUE_MAX_BACKLOG", default=1000)
 
 # The JSON API.
 CORS_ALLOWED_ORIGINS = env.list(
@@ -171,6 +211,8 @@ CORS_ALLOWED_ORIGINS = env.list(
 )
 CORS_URLS_REGEX = r"^/(api|media)/.*$"
 CORS_ALLOW_CREDENTIALS = False
+# A client on another origin reads how long to wait after a 429.
+CORS_EXPOSE_HEADERS = ["Retry-After"]
 # When set, API calls without credentials act as this user (created if missing). For a
 # local demo of the external frontend only: leave it unset or empty anywhere else.
 API_ANONYMOUS_USER = env.str("API_ANONYMOUS_USER", default="")
@@ -179,7 +221,7 @@ API_PAGE_MAX_LIMIT = env.int("API_PAGE_MAX_LIMIT", default=100)
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
 
 # The recommender: the Claude agent when ANTHROPIC_API_KEY is set, the offline one otherwise.
-ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
+ANTHROPIC_API_KEY = _secret("ANTHROPIC_API_KEY")
 ANTHROPIC_MODEL = env.str("ANTHROPIC_MODEL", default="claude-haiku-5-5")
 ANTHROPIC_MAX_TOKENS = env.int("ANTHROPIC_MAX_TOKENS", default=4096)
 ANTHROPIC_TIMEOUT = env.float("ANTHROPIC_TIMEOUT", default=60.0)
@@ -192,8 +234,8 @@ RECOMMENDER_HISTORY_TOKENS = env.int("RECOMMENDER_HISTORY_TOKENS", default=1500)
 RECOMMENDER_REPLY_STALE_SECONDS = env.int("RECOMMENDER_REPLY_STALE_SECONDS", default=180)
 
 # Generation: Higgsfield when both keys are set, the local preview provider otherwise.
-HIGGSFIELD_KEY_ID = env.str("HIGGSFIELD_KEY_ID", default="")
-HIGGSFIELD_KEY_SECRET = env.str("HIGGSFIELD_KEY_SECRET", default="")
+HIGGSFIELD_KEY_ID = _secret("HIGGSFIELD_KEY_ID")
+HIGGSFIELD_KEY_SECRET = _secret("HIGGSFIELD_KEY_SECRET")
 HIGGSFIELD_BASE_URL = env.str("HIGGSFIELD_BASE_URL", default="https://platform.higgsfield.ai").rstrip("/")
 HIGGSFIELD_TIMEOUT = env.float("HIGGSFIELD_TIMEOUT", default=30.0)
 # Tries at submitting a job when Higgsfield answers 408, 429, 5xx or times out.
@@ -220,6 +262,20 @@ PREVIEW_OUTCOME = env.str("PREVIEW_OUTCOME", default="completed")
 # Make every Nth preview job fail (0: never), to show failures and retries.
 PREVIEW_FAIL_EVERY = env.int("PREVIEW_FAIL_EVERY", default=0)
 
+# Limits per person, counted in the database (so they hold across web processes): "30/minute"
+# (second, minute, hour or day) or "30/60" (seconds). Empty or 0 turns a limit off. Past it, the API
+# answers 429 with Retry-After and the pages say when to try again.
+RATE_LIMIT_MESSAGES = env.str("RATE_LIMIT_MESSAGES", default="30/minute")
+RATE_LIMIT_GENERATIONS = env.str("RATE_LIMIT_GENERATIONS", default="20/minute")
+# Credits: every person starts with CREDITS_START; a generation costs its model's price and a job that
+# ends without a result gives it back. GENERATION_PRICES=soul=2,kling-2-5=8 sets prices per model;
+# `image` and `video` set the price of every image or video model not named (default 1 and 5); 0 is free.
+CREDITS_START = env.int("CREDITS_START", default=100)
+try:
+    GENERATION_PRICES = {key: int(value) for key, value in env.dict("GENERATION_PRICES", default={}).items()}
+except ValueError:
+    raise ImproperlyConfigured("GENERATION_PRICES must look like soul=2,kling-2-5=8,image=1,video=5.") from None
+
 # Production safety: on whenever DEBUG is off.
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
@@ -242,13 +298,19 @@ LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 
 # Django's Content Security Policy: scripts and styles only from our own static files (no
 # inline scripts, styles or event handlers); media may come from S3 or Higgsfield's CDN.
+if AWS_STORAGE_BUCKET_NAME:
+    _endpoint = _default_storage["OPTIONS"]["endpoint_url"]
+    _upload_origins = ["/".join(_endpoint.split("/")[:3])] if _endpoint else ["https://*.amazonaws.com"]
+else:
+    _upload_origins = []
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],
     "style-src": [CSP.SELF],
     "img-src": [CSP.SELF, "data:", "blob:", "https:"],
     "media-src": [CSP.SELF, "blob:", "https:"],
-    "connect-src": [CSP.SELF],
+    # The composer PUTs an upload straight to the bucket when media lives on S3.
+    "connect-src": [CSP.SELF, *_upload_origins],
     "font-src": [CSP.SELF],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.SELF],
@@ -256,11 +318,25 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
 }
 
+# Log lines: `json` writes one JSON object a line (time, level, logger, message, request_id, exc_info and
+# any extra fields) for a log collector; `text` is for people at a terminal. Both mask secrets.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "higgs_project.observability.RequestIdFilter"}},
+    "formatters": {
+        "text": {
+            "()": "higgs_project.observability.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_tag)s] %(message)s",
+        },
+        "json": {"()": "higgs_project.observability.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
@@ -272,7 +348,7 @@ LOGGING = {
 
 # Redis task queue: TASKS_BACKEND=django_tasks_redis.RedisTaskBackend keeps tasks in Redis instead of
 # the database; `manage.py run_worker` then runs that package's worker.
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+REDIS_URL = _secret("REDIS_URL", default="redis://127.0.0.1:6379/0")
 if TASKS["default"]["BACKEND"] == "django_tasks_redis.RedisTaskBackend":
     # The app brings the Redis task admin pages (an unmanaged model, no table).
     INSTALLED_APPS = [*INSTALLED_APPS, "django_tasks_redis"]
