@@ -154,6 +154,14 @@ def reply_launch(*, reply: Message, user_message: Message) -> tuple[asyncio.Task
 
 
 async def replies_wait() -> None:
-    """Wait for every reply this process is writing (shutdown, tests)."""
-    while _running:
-        await asyncio.gather(*list(_running), return_exceptions=True)
+    """Wait for every reply this process is writing on this event loop (shutdown, tests)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        for task in list(_running):
+            # A task whose loop stopped right after it ended never ran its done callback: forget it here.
+            if task.done() or task.get_loop().is_closed():
+                _running.discard(task)
+        pending = [task for task in _running if task.get_loop() is loop]
+        if not pending:
+            return
+        await asyncio.gather(*pending, return_exceptions=True)

@@ -1,5 +1,7 @@
 """Replies stream as server-sent events, are saved as they grow, and survive a client that leaves."""
 
+import asyncio
+import threading
 from datetime import timedelta
 
 import pytest
@@ -144,3 +146,17 @@ def test_a_reply_interrupted_by_a_restart_shows_as_failed_and_can_be_retried(ali
     assert "interrupted" in listed[1]["error"]
     response = alice_api.post(f"/api/messages/{reply.id}/retry")
     assert response.json()["message"]["status"] == "complete"
+
+
+def test_waiting_for_replies_forgets_a_task_whose_loop_closed_before_its_callbacks_ran():
+    # A reply task that ended just as its event loop stopped: its done callback never ran.
+    old_loop = asyncio.new_event_loop()
+    task = old_loop.create_task(asyncio.sleep(0))
+    old_loop.run_until_complete(asyncio.sleep(0.01))
+    old_loop.close()
+    replies._running.add(task)
+    waiter = threading.Thread(target=lambda: asyncio.run(replies.replies_wait()), daemon=True)
+    waiter.start()
+    waiter.join(5)
+    assert not waiter.is_alive(), "replies_wait spun on a finished task of a closed loop"
+    assert task not in replies._running
