@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DEBUG=0 \
     DATA_DIR=/data \
     PORT=8000 \
-    WEB_CONCURRENCY=2
+    WEB_CONCURRENCY=4
 
 RUN groupadd --system higgs && useradd --system --gid higgs --create-home higgs
 
