@@ -95,6 +95,20 @@ def anon_api(db):
 
 
 @pytest.fixture
+def higgsfield(settings):
+    """Our fake Higgsfield on loopback, with the settings pointing at it."""
+    from generation.tests.fake_higgsfield import FakeHiggsfield
+
+    server = FakeHiggsfield(key_id="test-id", key_secret="test-secret").start()
+    settings.HIGGSFIELD_KEY_ID = "test-id"
+    settings.HIGGSFIELD_KEY_SECRET = "test-secret"
+    settings.HIGGSFIELD_BASE_URL = server.url
+    settings.HIGGSFIELD_TIMEOUT = 2.0
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def seed_catalogue(db):
     """The real Higgsfield catalogue from ../shared/seed-data (106 styles, 121 motions)."""
     from recommender.catalogue import catalogue_import, catalogue_read_dir

@@ -31,14 +31,6 @@ IDEAS = [
     "a koi pond from above",
     "a neon diner at 2am",
 ]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def main() -> int:
@@ -79,14 +71,14 @@ def main() -> int:
         for idea in IDEAS:
             services.message_post(chat=chat, text=idea)
 
-        from higgs_project.testing import start_web, stop
+        from higgs_project.testing import chromium_launch, start_web, stop
 
         web, base = start_web(env)
         try:
             from playwright.sync_api import sync_playwright
 
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                browser = chromium_launch(p)
                 login = browser.new_context()
                 page = login.new_page()
                 page.goto(f"{base}/accounts/login/")

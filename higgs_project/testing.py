@@ -8,6 +8,22 @@ import time
 import httpx
 from django.conf import settings
 
+# Debian's Chromium for Playwright (its own browser download does not work everywhere); without the
+# background-networking flags it keeps trying to reach the network.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_launch(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -15,20 +15,11 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from bench.fake_model import answer
-from higgs_project.testing import database_url, start_web, stop
+from higgs_project.testing import chromium_launch, database_url, start_web, stop
 from recommender.tests.fake_anthropic import FakeAnthropic
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHOTS = django_settings.BASE_DIR / "artifacts" / "screenshots"
 PASSWORD = "a long harbour sunrise"
 
@@ -67,7 +58,7 @@ def page(app, seed_catalogue, request):
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = chromium_launch(p)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(20_000)
         tab = context.new_page()

@@ -1,8 +1,10 @@
-"""Fixtures for generation tests: quick clocks and the fake Higgsfield (the in-process worker: root conftest)."""
+"""Fixtures for generation tests: quick clocks and an option to generate (the fake Higgsfield and the
+in-process worker: root conftest)."""
 
 import pytest
 
-from generation.tests.fake_higgsfield import FakeHiggsfield
+from chats import services as chat_services
+from generation.models import Generation
 
 
 @pytest.fixture(autouse=True)
@@ -11,11 +13,21 @@ def fast_clocks(fast_generation):
 
 
 @pytest.fixture
-def higgsfield(settings):
-    server = FakeHiggsfield(key_id="test-id", key_secret="test-secret").start()
-    settings.HIGGSFIELD_KEY_ID = "test-id"
-    settings.HIGGSFIELD_KEY_SECRET = "test-secret"
-    settings.HIGGSFIELD_BASE_URL = server.url
-    settings.HIGGSFIELD_TIMEOUT = 2.0
-    yield server
-    server.stop()
+def option(alice, seed_catalogue):
+    """The Higgsfield Soul option of an offline reply to a plain idea."""
+    chat = chat_services.chat_create(owner=alice, title="Generations")
+    reply = chat_services.message_post(chat=chat, text="a cinematic sunset over mountains")
+    return reply.options.get(model_key="soul")
+
+
+def start(api, option, **extra):
+    """Start a job from the option through the API; returns its id."""
+    response = api.post("/api/generations", {"option_id": str(option.id), **extra})
+    assert response.status_code == 202, response.content
+    return response.json()["id"]
+
+
+def finish(run_worker, generation_id, timeout=15):
+    """Run the worker until the job ends; returns it with its result."""
+    run_worker(lambda: Generation.objects.get(pk=generation_id).is_final, timeout=timeout)
+    return Generation.objects.select_related("result").get(pk=generation_id)

@@ -11,27 +11,10 @@ from chats import services as chat_services
 from generation import credits, services
 from generation.higgsfield import HiggsfieldClient
 from generation.models import CreditAccount, CreditEntry, Generation
+from generation.tests.conftest import finish, start
 from generation.tests.fake_higgsfield import Outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def option(alice, seed_catalogue):
-    chat = chat_services.chat_create(owner=alice, title="Credits")
-    reply = chat_services.message_post(chat=chat, text="a cinematic sunset over mountains")
-    return reply.options.get(model_key="soul")
-
-
-def start(api, option, **extra):
-    response = api.post("/api/generations", {"option_id": str(option.id), **extra})
-    assert response.status_code == 202, response.content
-    return response.json()["id"]
-
-
-def finish(run_worker, generation_id, timeout=15):
-    run_worker(lambda: Generation.objects.get(pk=generation_id).is_final, timeout=timeout)
-    return Generation.objects.get(pk=generation_id)
 
 
 def balance(user) -> int:

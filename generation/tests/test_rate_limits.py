@@ -4,20 +4,12 @@ on the option card in the pages; nothing is made or charged past the limit."""
 import pytest
 from django.test import Client
 
-from chats import services as chat_services
 from generation import services
 from generation.models import CreditEntry, Generation
 
 pytestmark = pytest.mark.django_db
 
 HX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def option(alice, seed_catalogue):
-    chat = chat_services.chat_create(owner=alice, title="Limits")
-    reply = chat_services.message_post(chat=chat, text="a cinematic sunset over mountains")
-    return reply.options.get(model_key="soul")
 
 
 def make(owner, n, start=0):

@@ -17,7 +17,6 @@ from chats import services as chat_services
 from chats.tasks import uploads_cleanup
 from generation.models import Generation
 from generation.tasks import generation_track
-from generation.tests.fake_higgsfield import FakeHiggsfield
 from higgs_project import readiness
 from higgs_project.observability import JsonFormatter, RequestIdFilter, TextFormatter, request_id_var
 
@@ -175,17 +174,6 @@ def test_a_streamed_reply_logs_under_the_request_id_of_its_request(
 
 
 # --- Tasks ---
-
-
-@pytest.fixture
-def higgsfield(settings):
-    server = FakeHiggsfield(key_id="test-id", key_secret="test-secret").start()
-    settings.HIGGSFIELD_KEY_ID = "test-id"
-    settings.HIGGSFIELD_KEY_SECRET = "test-secret"
-    settings.HIGGSFIELD_BASE_URL = server.url
-    settings.HIGGSFIELD_TIMEOUT = 2.0
-    yield server
-    server.stop()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,7 +11,7 @@ from chats import replies, services
 from chats.models import Attachment, Message, Option
 from conftest import parse_sse
 from recommender.models import Motion, Style
-from recommender.tests.fake_anthropic import FakeAnthropic, error, garbage, reply, text, tool_use
+from recommender.tests.fake_anthropic import error, garbage, reply, text, tool_use
 
 pytestmark = pytest.mark.django_db
 
@@ -32,17 +32,6 @@ def option(ref, kind="text_to_image", model="soul", prompt=None, reason="It fits
         "add_option",
         {"kind": kind, "model": model, "ref": ref, "prompt": prompt or brief(), "reason": reason},
     )
-
-
-@pytest.fixture
-def claude(settings):
-    server = FakeAnthropic(api_key="test-key").start()
-    settings.ANTHROPIC_API_KEY = "test-key"
-    settings.ANTHROPIC_BASE_URL = server.url
-    settings.ANTHROPIC_MAX_RETRIES = 2
-    settings.ANTHROPIC_TIMEOUT = 5
-    yield server
-    server.stop()
 
 
 @pytest.fixture

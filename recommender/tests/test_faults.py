@@ -12,22 +12,11 @@ from chats import services
 from chats.models import Message, Option
 from chats.tests.test_api_streaming import post_stream
 from conftest import parse_sse
-from recommender.tests.fake_anthropic import FakeAnthropic, error, garbage, reply, text
+from recommender.tests.fake_anthropic import error, garbage, reply, text
 
 pytestmark = pytest.mark.django_db
 
 PROSE = "Three ways to frame that sunset, each with a different look."
-
-
-@pytest.fixture
-def claude(settings):
-    server = FakeAnthropic(api_key="test-key").start()
-    settings.ANTHROPIC_API_KEY = "test-key"
-    settings.ANTHROPIC_BASE_URL = server.url
-    settings.ANTHROPIC_MAX_RETRIES = 2
-    settings.ANTHROPIC_TIMEOUT = 5
-    yield server
-    server.stop()
 
 
 @pytest.fixture
