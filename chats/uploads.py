@@ -177,13 +177,9 @@ def _attachment_create(*, upload_id, owner_id, key: str, data: bytes, info: medi
             return Attachment.objects.create(
                 id=upload_id,
                 owner_id=owner_id,
-                kind=info.kind,
-                mime=info.mime,
                 size_bytes=len(data),
                 file=key,
-                width=info.width,
-                height=info.height,
-                duration_ms=info.duration_ms,
+                **info.attachment_fields(),
             )
     except IntegrityError:
         raise UploadError("This upload URL has already been used.", 409) from None

@@ -39,6 +39,16 @@ class MediaInfo:
     height: int | None
     duration_ms: int | None  # videos and animated images only
 
+    def attachment_fields(self) -> dict:
+        """What an Attachment records of the file."""
+        return {
+            "kind": self.kind,
+            "mime": self.mime,
+            "width": self.width,
+            "height": self.height,
+            "duration_ms": self.duration_ms,
+        }
+
 
 def probe(data: bytes) -> MediaInfo:
     """Identify `data` by its magic numbers and measure it, or raise MediaError."""

@@ -471,13 +471,9 @@ def _complete(*, generation: Generation, status: RequestStatus) -> bool:
             chat_id=generation.chat_id,
             message_id=generation.option.message_id if generation.option_id else None,
             option_id=generation.option_id,
-            kind=info.kind,
-            mime=info.mime,
             size_bytes=len(data),
             file=name,
-            width=info.width,
-            height=info.height,
-            duration_ms=info.duration_ms,
+            **info.attachment_fields(),
         )
         moved = _move(generation, Generation.ACTIVE, S.COMPLETED, result=attachment, stage="", error="")
         if moved and generation.option_id:

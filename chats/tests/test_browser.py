@@ -156,6 +156,15 @@ def test_upload_an_image_see_its_preview_and_get_image_to_video_options(page, ap
     assert box.is_hidden()
 
 
+def tab_to(page, locator, presses: int) -> bool:
+    """Press Tab until `locator` has the focus, at most `presses` times; whether it got there."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if locator.evaluate("el => el === document.activeElement"):
+            return True
+    return False
+
+
 def test_at_phone_width_by_keyboard_alone_with_an_edited_prompt(page, app):
     page.set_viewport_size({"width": 390, "height": 844})
     sign_up(page, app, "alan")
@@ -175,25 +184,14 @@ def test_at_phone_width_by_keyboard_alone_with_an_edited_prompt(page, app):
 
     # Tab to the first option's prompt, open it, edit it, then on to its Generate button.
     option = page.locator("section.option").first
-    summary = option.locator("summary")
-    for _ in range(80):
-        page.keyboard.press("Tab")
-        if summary.evaluate("el => el === document.activeElement"):
-            break
-    else:
-        pytest.fail("the option's prompt cannot be reached with Tab")
+    assert tab_to(page, option.locator("summary"), presses=80), "the option's prompt cannot be reached with Tab"
     page.keyboard.press("Enter")
     page.keyboard.press("Tab")
     page.keyboard.press("Control+A")
     edited = "A red fox mid-leap over fresh snow at dawn, low angle, frost sparkling in warm side light."
     page.keyboard.type(edited)
-    button = option.locator("button:has-text('Generate')")
-    for _ in range(5):
-        page.keyboard.press("Tab")
-        if button.evaluate("el => el === document.activeElement"):
-            break
-    else:
-        pytest.fail("Generate cannot be reached with Tab from the prompt")
+    generate = option.locator("button:has-text('Generate')")
+    assert tab_to(page, generate, presses=5), "Generate cannot be reached with Tab from the prompt"
     page.keyboard.press("Enter")
     option.locator("article.generation.completed img, article.generation.failed").first.wait_for(timeout=30_000)
     card = option.locator("article.generation").first
