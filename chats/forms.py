@@ -113,6 +113,10 @@ class GenerateForm(forms.Form):
     def model_key(self) -> str:
         return self.cleaned_data.get("model") or self.option.model_key
 
+    def refusal(self) -> str:
+        """What is wrong with an invalid form, for the option card."""
+        return "Pick one of the models offered." if "model" in self.errors else "The prompt is too long."
+
     def prompt_text(self) -> str | None:
         """The prompt as edited, or None to use the option's own."""
         return self.cleaned_data.get("prompt") or None

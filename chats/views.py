@@ -315,8 +315,7 @@ def option_generate(request, option_id):
     form = GenerateForm(request.POST, option=option)
     try:
         if not form.is_valid():
-            refusal = "Pick one of the models offered." if "model" in form.errors else "The prompt is too long."
-            raise generation_services.GenerationError(refusal)
+            raise generation_services.GenerationError(form.refusal())
         generation, _created = generation_services.generation_request(
             owner=request.user,
             option=option,
