@@ -8,8 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DEBUG=0 \
     DATA_DIR=/data \
-    PORT=8000 \
-    WEB_CONCURRENCY=4
+    PORT=8000
 
 RUN groupadd --system higgs && useradd --system --gid higgs --create-home higgs
 
@@ -26,4 +25,5 @@ USER higgs
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-m", "higgs_project.healthcheck"]
-CMD ["sh", "-c", "exec gunicorn higgs_project.asgi:application -k uvicorn_worker.UvicornWorker --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY} --access-logfile -"]
+# One async web process per core (WEB_CONCURRENCY overrides): more only add switching between them.
+CMD ["sh", "-c", "exec gunicorn higgs_project.asgi:application -k uvicorn_worker.UvicornWorker --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY:-$(nproc)} --access-logfile -"]

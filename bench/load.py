@@ -438,6 +438,8 @@ def phase_read(stack: Stack, args) -> bool:
     # CPU per request does not depend on what else the machine runs: it says what 2 quiet cores could serve.
     web_ms = cpu_used(before, after, "web") / result["requests"] * 1000
     pg_ms = cpu_used(before, after, "postgres") / result["requests"] * 1000
+    seconds = args.read_seconds
+    shares = sorted((cpu - before["web"].get(pid, 0.0)) / seconds * 100 for pid, cpu in after["web"].items())
     server = "WSGI gthread" if args.wsgi else "uvicorn"
     met = result["rps"] >= READ_TARGET_RPS and result["p99"] * 1000 < READ_TARGET_P99_MS and not result["errors"]
     print(
@@ -447,6 +449,7 @@ def phase_read(stack: Stack, args) -> bool:
         f"p99 {result['p99'] * 1000:.1f} ms, errors {result['errors']}\n"
         f"  CPU per request: web {web_ms:.2f} ms, PostgreSQL {pg_ms:.2f} ms"
         f"{'' if args.pool else ' (backends that ended during the run are not counted)'}; "
+        f"each web process busy {', '.join(f'{share:.0f}%' for share in reversed(shares))} of a core; "
         f"2 cores would serve at most {2000 / (web_ms + pg_ms):.0f}/s before the load generator's share\n"
         f"  target {READ_TARGET_RPS}/s with p99 under {READ_TARGET_P99_MS} ms: {'met' if met else 'MISSED'}"
     )

@@ -1,8 +1,11 @@
 """Writes to chats and messages: creating, renaming and deleting chats, posting a message and its reply."""
 
+import copy
 import hashlib
 import logging
 import secrets
+import threading
+import time
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -249,16 +252,56 @@ def api_token_create(*, user, name: str = "") -> tuple[ApiToken, str]:
     return token, raw
 
 
+# Tokens this process found lately, by key hash: (found at, the token with its user). A client calls in
+# bursts (a page load is several calls); each call would otherwise look the same token up again, the
+# costliest part of a small read. Saving or deleting any token or user here empties it; in other web
+# processes an entry lives API_TOKEN_CACHE_SECONDS at most. Unknown tokens are never kept.
+_tokens_seen: dict[str, tuple[float, ApiToken]] = {}
+_tokens_seen_lock = threading.Lock()
+TOKENS_SEEN_MAX = 10_000
+
+
+def api_tokens_forget() -> None:
+    with _tokens_seen_lock:
+        _tokens_seen.clear()
+
+
+def _token_seen(key_hash: str) -> ApiToken | None:
+    ttl = settings.API_TOKEN_CACHE_SECONDS
+    if ttl <= 0:
+        return None
+    with _tokens_seen_lock:
+        entry = _tokens_seen.get(key_hash)
+    if entry is None or time.monotonic() - entry[0] >= ttl:
+        return None
+    return entry[1]
+
+
+def _token_remember(key_hash: str, token: ApiToken) -> None:
+    if settings.API_TOKEN_CACHE_SECONDS <= 0:
+        return
+    with _tokens_seen_lock:
+        if len(_tokens_seen) >= TOKENS_SEEN_MAX:
+            _tokens_seen.clear()
+        _tokens_seen[key_hash] = (time.monotonic(), token)
+
+
 def api_token_authenticate(*, raw: str):
     """The active user a raw token belongs to, or None."""
-    token = selectors.api_token_find(key_hash=_token_hash(raw))
+    key_hash = _token_hash(raw)
+    token = _token_seen(key_hash)
     if token is None:
-        return None
+        token = selectors.api_token_find(key_hash=key_hash)
+        if token is None:
+            return None
+        _token_remember(key_hash, token)
     now = timezone.now()
     # Record use at most once a minute, so that reads stay reads.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+        token.last_used_at = now
+    # A copy: the kept token is shared by concurrent requests, and a request may change its user.
+    return copy.copy(token.user)
 
 
 def api_anonymous_user():

@@ -216,6 +216,10 @@ CORS_EXPOSE_HEADERS = ["Retry-After"]
 # When set, API calls without credentials act as this user (created if missing). For a
 # local demo of the external frontend only: leave it unset or empty anywhere else.
 API_ANONYMOUS_USER = env.str("API_ANONYMOUS_USER", default="")
+# How long a web process may keep a bearer token it has found, to spare the lookup on the calls that
+# follow; a token revoked (or a person deactivated) in another process stops working within this time.
+# 0 looks every token up every time.
+API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=5.0)
 API_PAGE_MAX_LIMIT = env.int("API_PAGE_MAX_LIMIT", default=100)
 # Absolute URLs of media are built from this when set, else from the request's host.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
