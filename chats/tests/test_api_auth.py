@@ -1,5 +1,7 @@
 """Who an API call acts as: bearer tokens, session cookies (with CSRF), the optional demo user."""
 
+import time
+
 import pytest
 from django.core.management import call_command
 from django.test import Client
@@ -32,8 +34,25 @@ def test_tokens_are_stored_hashed(alice_api):
 
 
 def test_a_token_of_a_deactivated_user_stops_working(alice, alice_api):
+    assert alice_api.get("/api/chats").status_code == 200  # now remembered by this process
     alice.is_active = False
     alice.save()
+    assert alice_api.get("/api/chats").status_code == 401
+
+
+def test_a_revoked_token_stops_working_at_once(alice, alice_api):
+    assert alice_api.get("/api/chats").status_code == 200
+    ApiToken.objects.filter(user=alice).delete()
+    assert alice_api.get("/api/chats").status_code == 401
+
+
+def test_a_change_made_elsewhere_reaches_a_remembered_token_within_its_time(alice, alice_api, settings):
+    """Another web process's change (no signal here) is seen once API_TOKEN_CACHE_SECONDS have passed."""
+    settings.API_TOKEN_CACHE_SECONDS = 0.3
+    assert alice_api.get("/api/chats").status_code == 200
+    User.objects.filter(pk=alice.pk).update(is_active=False)  # like another process: no signal
+    assert alice_api.get("/api/chats").status_code == 200
+    time.sleep(0.35)
     assert alice_api.get("/api/chats").status_code == 401
 
 
