@@ -11,11 +11,13 @@ Django's own ASGI handler, with two changes that halve what a request costs the 
 """
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import django
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from django.core.handlers import asgi
+from django.db import connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "higgs_project.settings")
 django.setup(set_prefix=False)
@@ -26,20 +28,67 @@ from higgs_project.middleware import middleware_on_loop  # noqa: E402 - needs th
 IDLE_THREADS_KEPT = 32
 
 
-class RequestThreads:
-    """Single-thread executors for requests, kept while idle. The event loop is single-threaded: no lock."""
+class RequestThread(ThreadPoolExecutor):
+    """A request's thread. It counts the steps sent to it and not yet done: a step still queued when the
+    request ends belongs to a task that outlived it, and opens a connection no end of request will close."""
 
     def __init__(self):
-        self._idle: list[ThreadPoolExecutor] = []
+        super().__init__(max_workers=1, thread_name_prefix="request")
+        self._lock = threading.Lock()
+        self._in_flight = 0
 
-    def take(self) -> ThreadPoolExecutor:
-        return self._idle.pop() if self._idle else ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+    def submit(self, fn, /, *args, **kwargs):
+        with self._lock:
+            self._in_flight += 1
+        return super().submit(self._step, fn, *args, **kwargs)
 
-    def give_back(self, thread: ThreadPoolExecutor) -> None:
+    def _step(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def busy(self) -> bool:
+        with self._lock:
+            return self._in_flight > 0
+
+
+class RequestThreads:
+    """Request threads kept while idle. Only the event loop takes and gives back: no lock."""
+
+    def __init__(self):
+        self._idle: list[RequestThread] = []
+
+    def take(self) -> RequestThread:
+        return self._idle.pop() if self._idle else RequestThread()
+
+    def give_back(self, thread: RequestThread) -> None:
+        if thread.busy():
+            # After those steps, hand their connections back (to the pool) rather than keep them idle.
+            thread.submit(connections.close_all)
         if len(self._idle) < IDLE_THREADS_KEPT:
             self._idle.append(thread)
         else:
             thread.shutdown(wait=False)
+
+
+def _then_close_connections(step, *args, **kwargs):
+    try:
+        return step(*args, **kwargs)
+    finally:
+        connections.close_all()
+
+
+class AfterRequestThread(ThreadPoolExecutor):
+    """The thread of the tasks that outlive a request: made on the first step sent to it, if any; each
+    step closes its database connections (back to the pool) when it ends."""
+
+    def __init__(self):
+        super().__init__(max_workers=1, thread_name_prefix="after-request")
+
+    def submit(self, fn, /, *args, **kwargs):
+        return super().submit(_then_close_connections, fn, *args, **kwargs)
 
 
 class RequestContext(ThreadSensitiveContext):
@@ -64,7 +113,12 @@ class RequestContext(ThreadSensitiveContext):
         thread = SyncToAsync.context_to_thread_executor.pop(self, None)
         if thread is not None:
             self._threads.give_back(thread)
-        return await super().__aexit__(exc, value, tb)
+        outermost = self.token is not None
+        result = await super().__aexit__(exc, value, tb)
+        if outermost:
+            # Tasks started by the request still point at this context; asgiref sends their later steps here.
+            SyncToAsync.context_to_thread_executor[self] = AfterRequestThread()
+        return result
 
 
 class ASGIHandler(asgi.ASGIHandler):

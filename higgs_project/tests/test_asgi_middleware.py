@@ -7,11 +7,13 @@ tests drive `higgs_project.asgi.application` itself (the test client goes throug
 import asyncio
 import json
 import re
+import time
 
 import httpx
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
 
@@ -223,3 +225,19 @@ def test_a_reply_is_still_written_when_its_reader_goes_away(person, seed_catalog
     reply = Message.objects.get(chat=chat, author_type=Message.Author.ASSISTANT)
     assert reply.status == Message.Status.COMPLETE
     assert reply.options.count() >= 2
+    if connection.vendor == "postgresql":
+        # The steps it ran after the request ended gave their connections back (to the pool, in production).
+        assert _other_sessions_settle() == 0
+
+
+def _other_sessions_settle(seconds: float = 3.0) -> int:
+    deadline = time.monotonic() + seconds
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            (others,) = cursor.fetchone()
+        if others == 0 or time.monotonic() > deadline:
+            return others
+        time.sleep(0.05)
