@@ -301,9 +301,11 @@ async def reply_stream(request, message_id):
 # --- Generations ---
 
 
-def _generation_page(request, generation: Generation, status: int = 200, error: str = ""):
+def _generation_page(request, generation: Generation, status: int = 200, error: str = "", charged: bool = False):
     if request.htmx:
-        return render(request, "chats/chat.html#generation", {"generation": generation, "error": error}, status=status)
+        # A new attempt was charged, an ended job may have been refunded: the sidebar's balance comes along.
+        context = {"generation": generation, "error": error, "balance_changed": charged or generation.is_final}
+        return render(request, "chats/chat.html#generation", context, status=status)
     context = {"generation": generation, "error": error, "chats": _sidebar(request.user)}
     return render(request, "chats/generation.html", context, status=status)
 
@@ -329,7 +331,8 @@ def option_generate(request, option_id):
         return reswap(retarget(response, f"#option-error-{option.pk}"), "innerHTML")
     if not request.htmx:
         return redirect(reverse("chat_detail", args=[option.message.chat_id]) + f"#option-{option.pk}")
-    return render(request, "chats/chat.html#generation", {"generation": generation})
+    # Charged: the sidebar's balance is sent along to be swapped in.
+    return render(request, "chats/chat.html#generation", {"generation": generation, "balance_changed": True})
 
 
 @login_required
@@ -360,7 +363,7 @@ def generation_retry(request, generation_id):
         generation = generation_services.generation_retry(generation=generation)
     except generation_services.GenerationError as exc:
         return _generation_page(request, generation, error=str(exc))
-    return _generation_page(request, generation)
+    return _generation_page(request, generation, charged=True)
 
 
 def _animate_begin(user, generation_id):

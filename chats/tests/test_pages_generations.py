@@ -1,5 +1,7 @@
 """Generation cards on the chat page: generate, poll until final, cancel, retry, results, animate, the gallery."""
 
+import re
+
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
@@ -9,6 +11,7 @@ from chats import services as chat_services
 from chats.models import Message
 from conftest import run_tasks_until
 from generation import services as generation_services
+from generation.credits import credits_balance, generation_price
 from generation.models import Generation
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,6 +106,25 @@ def test_cancel_then_retry(alice, option):
     page = client.get(f"/chats/{option.message.chat_id}/").content.decode()
     assert f'id="generation-{retry.id}"' in page
     assert f'id="generation-{generation.id}"' not in page  # the retried attempt gives way
+
+
+def test_the_sidebar_balance_follows_each_charge_and_refund(alice, option):
+    """Generate, retry and an ended job send the balance along for the sidebar; a running job's polls do not."""
+    client = client_for(alice)
+    start = credits_balance(user=alice)
+
+    def balance_sent(response) -> int | None:
+        found = re.search(
+            r'<span class="muted" id="credits" hx-swap-oob="true">(\d+) credits</span>', response.content.decode()
+        )
+        return int(found.group(1)) if found else None
+
+    charged = balance_sent(generate(client, option))
+    generation = Generation.objects.get(option=option)
+    assert charged == start - generation_price(model_key=generation.model_key) < start
+    assert balance_sent(client.get(f"/generations/{generation.id}/", headers=HX)) is None  # still running
+    assert balance_sent(client.post(f"/generations/{generation.id}/cancel/", headers=HX)) == start  # refunded
+    assert balance_sent(client.post(f"/generations/{generation.id}/retry/", headers=HX)) == charged
 
 
 def test_cancel_after_the_end_says_why(alice, option):
