@@ -7,6 +7,7 @@ every task enqueued meanwhile, and is bound again in the worker while that task 
 from a task passes it on, so one id follows a generation from the click to the copied result.
 """
 
+import contextlib
 import functools
 import json
 import logging
@@ -21,6 +22,7 @@ from asgiref.sync import iscoroutinefunction as asgiref_iscoroutinefunction
 from asgiref.sync import markcoroutinefunction
 from django.conf import settings
 from django.tasks import Task
+from django.tasks import signals as task_signals
 from django.tasks.base import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_PRIORITY, DEFAULT_TASK_QUEUE_NAME
 
 HEADER = "X-Request-ID"
@@ -137,6 +139,41 @@ def task(
         )
 
     return decorate
+
+
+# Django logs a task's start and end ("Task id=… path=… state=RUNNING") from receivers of its own
+# signals, outside the task's function and so without its request id. These receivers take their place
+# and log the same lines with the id the task carries.
+
+
+@contextlib.contextmanager
+def _task_request_id(task_result):
+    sent = task_result.kwargs.get(REQUEST_ID_KWARG)
+    token = request_id_var.set(sent) if _sane(sent) else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            request_id_var.reset(token)
+
+
+def _log_task_started(sender, task_result, **kwargs):
+    with _task_request_id(task_result):
+        task_signals.log_task_started(sender, task_result=task_result, **kwargs)
+
+
+def _log_task_finished(sender, task_result, **kwargs):
+    # Sent inside the worker's exception handler: Django's receiver reads the traceback from there.
+    with _task_request_id(task_result):
+        task_signals.log_task_finished(sender, task_result=task_result, **kwargs)
+
+
+def task_log_lines_under_request_ids() -> None:
+    """Called once at start-up (ChatsConfig.ready)."""
+    task_signals.task_started.disconnect(task_signals.log_task_started)
+    task_signals.task_finished.disconnect(task_signals.log_task_finished)
+    task_signals.task_started.connect(_log_task_started, dispatch_uid="higgs-log-task-started")
+    task_signals.task_finished.connect(_log_task_finished, dispatch_uid="higgs-log-task-finished")
 
 
 # --- Log lines ---

@@ -201,6 +201,10 @@ def test_a_generation_started_by_a_request_logs_under_its_id_in_the_worker(
     assert {s.args_kwargs["kwargs"].get("request_id") for s in steps} == {"click-1"}
     retried = [line for line in log_lines() if line["logger"] == "generation.services"]
     assert retried and all(line["request_id"] == "click-1" for line in retried)
+    # The worker's own line at each step's start and end too.
+    bookkeeping = [line for line in log_lines() if line["logger"] == "django.tasks"]
+    assert {re.search(r"state=(\w+)", line["message"]).group(1) for line in bookkeeping} >= {"RUNNING", "SUCCESSFUL"}
+    assert {line["request_id"] for line in bookkeeping} == {"click-1"}
 
 
 @pytest.mark.django_db(transaction=True)
