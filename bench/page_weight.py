@@ -19,18 +19,6 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_BYTES, TARGET_REQUESTS = 60 * 1024, 6
 ORIGINAL = (242 * 1024, 17)  # the existing SPA's chat page, gzipped
-IDEAS = [
-    "a cinematic sunset over mountains",
-    "a rainy street at night",
-    "a red fox in fresh snow",
-    "a lighthouse in a storm",
-    "a bowl of ramen, overhead shot",
-    "a sneaker on a turntable",
-    "an astronaut in a sunflower field",
-    "a cozy cabin at dusk",
-    "a koi pond from above",
-    "a neon diner at 2am",
-]
 
 
 def main() -> int:
@@ -57,6 +45,7 @@ def main() -> int:
         from django.conf import settings
         from django.core.management import call_command
 
+        from bench.load import IDEAS
         from chats import services
         from chats.models import User
         from recommender.catalogue import catalogue_import, catalogue_read_dir
