@@ -5,9 +5,11 @@ Django's own ASGI handler, with two changes that halve what a request costs the 
 - the stock middleware run their hooks on the event loop (`higgs_project.middleware.OnLoop`);
 - a request's synchronous parts (the view, the ORM, the signals around it) run in a thread taken from
   the idle ones and given back afterwards, where Django starts and joins a new thread for every request
-  (and another to join it). A thread serves one request at a time, as under WSGI. A task that outlives
-  its request (a reply whose reader went away) gets a new thread of its own from asgiref on its next
-  call, exactly as with Django's handler.
+  (and another to join it). A thread serves one request at a time, as under WSGI.
+
+A task that outlives its request (a reply whose reader went away) sends its later steps to one thread
+shared by all such tasks, and each of those steps gives its database connections back when it ends:
+no end of request will (Django's handler left them open in a thread of asgiref's until it was collected).
 """
 
 import os
@@ -54,11 +56,32 @@ class RequestThread(ThreadPoolExecutor):
             return self._in_flight > 0
 
 
+def _then_close_connections(step, *args, **kwargs):
+    try:
+        return step(*args, **kwargs)
+    finally:
+        connections.close_all()
+
+
+class AfterRequestThread(ThreadPoolExecutor):
+    """The thread of the tasks that outlive their request, one per process: made on the first step sent
+    to it; each step closes its database connections (back to the pool) when it ends. Such steps are
+    short database writes, and rare: a thread each is not worth it."""
+
+    def __init__(self):
+        super().__init__(max_workers=1, thread_name_prefix="after-request")
+
+    def submit(self, fn, /, *args, **kwargs):
+        return super().submit(_then_close_connections, fn, *args, **kwargs)
+
+
 class RequestThreads:
-    """Request threads kept while idle. Only the event loop takes and gives back: no lock."""
+    """Request threads kept while idle, and the thread for what outlives requests. Only the event loop
+    takes and gives back: no lock."""
 
     def __init__(self):
         self._idle: list[RequestThread] = []
+        self.after_request = AfterRequestThread()
 
     def take(self) -> RequestThread:
         return self._idle.pop() if self._idle else RequestThread()
@@ -71,24 +94,6 @@ class RequestThreads:
             self._idle.append(thread)
         else:
             thread.shutdown(wait=False)
-
-
-def _then_close_connections(step, *args, **kwargs):
-    try:
-        return step(*args, **kwargs)
-    finally:
-        connections.close_all()
-
-
-class AfterRequestThread(ThreadPoolExecutor):
-    """The thread of the tasks that outlive a request: made on the first step sent to it, if any; each
-    step closes its database connections (back to the pool) when it ends."""
-
-    def __init__(self):
-        super().__init__(max_workers=1, thread_name_prefix="after-request")
-
-    def submit(self, fn, /, *args, **kwargs):
-        return super().submit(_then_close_connections, fn, *args, **kwargs)
 
 
 class RequestContext(ThreadSensitiveContext):
@@ -117,7 +122,7 @@ class RequestContext(ThreadSensitiveContext):
         result = await super().__aexit__(exc, value, tb)
         if outermost:
             # Tasks started by the request still point at this context; asgiref sends their later steps here.
-            SyncToAsync.context_to_thread_executor[self] = AfterRequestThread()
+            SyncToAsync.context_to_thread_executor[self] = self._threads.after_request
         return result
 
 

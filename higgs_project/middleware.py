@@ -22,7 +22,7 @@ from django.contrib.sessions import middleware as sessions
 from django.middleware import clickjacking, common, csp, csrf, security
 from django.middleware.gzip import GZipMiddleware
 
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+from chats.auth import SAFE_METHODS
 
 
 def _in_thread(hook, *args):
