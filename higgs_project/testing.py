@@ -3,10 +3,12 @@
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
 from django.conf import settings
+from django.db import connection
 
 # Debian's Chromium for Playwright (its own browser download does not work everywhere); without the
 # background-networking flags it keeps trying to reach the network.
@@ -81,3 +83,29 @@ def stop(*processes: subprocess.Popen) -> None:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def at_once(count: int, work) -> tuple[list, list[Exception]]:
+    """Calls work(n) for n in range(count), each in a thread of its own, released together.
+
+    Returns what the calls returned and what they raised (each in the order they ended). Every thread
+    closes its database connection, so that the test database can be dropped afterwards.
+    """
+    barrier = threading.Barrier(count)
+    returned, raised = [], []
+
+    def run(n):
+        try:
+            barrier.wait()
+            returned.append(work(n))
+        except Exception as exc:
+            raised.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return returned, raised

@@ -1,12 +1,10 @@
 """Counters and positions stay exact when many posts arrive at once."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from chats import services
 from chats.models import Chat, Message
+from higgs_project.testing import at_once
 
 THREADS = 6
 POSTS_EACH = 3
@@ -15,25 +13,12 @@ POSTS_EACH = 3
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_posts_keep_message_count_and_order_exact(alice, seed_catalogue):
     chat = services.chat_create(owner=alice, title="busy")
-    errors = []
-    start = threading.Barrier(THREADS)
 
-    def worker(n):
-        try:
-            start.wait()
-            for i in range(POSTS_EACH):
-                services.message_post(chat=chat, text=f"thread {n} idea {i}: a glacier under northern lights")
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def post_several(n):
+        for i in range(POSTS_EACH):
+            services.message_post(chat=chat, text=f"thread {n} idea {i}: a glacier under northern lights")
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
+    _, errors = at_once(THREADS, post_several)
     assert errors == []
     chat = Chat.objects.get(pk=chat.pk)
     total = THREADS * POSTS_EACH * 2

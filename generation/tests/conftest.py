@@ -20,14 +20,16 @@ def option(alice, seed_catalogue):
     return reply.options.get(model_key="soul")
 
 
-def start(api, option, **extra):
-    """Start a job from the option through the API; returns its id."""
-    response = api.post("/api/generations", {"option_id": str(option.id), **extra})
+def start(api, option=None, **payload):
+    """Start a job through the API, from the option or from the payload alone; returns its id."""
+    if option is not None:
+        payload = {"option_id": str(option.id), **payload}
+    response = api.post("/api/generations", payload)
     assert response.status_code == 202, response.content
     return response.json()["id"]
 
 
-def finish(run_worker, generation_id, timeout=15):
+def finish(run_worker, generation_id, timeout=20):
     """Run the worker until the job ends; returns it with its result."""
     run_worker(lambda: Generation.objects.get(pk=generation_id).is_final, timeout=timeout)
     return Generation.objects.select_related("result").get(pk=generation_id)

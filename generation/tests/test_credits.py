@@ -1,10 +1,7 @@
 """Credits: a generation costs its model's price, a short balance is refused, a job that ends without a
 result is refunded once, staff adjust balances in admin, and the balance shows in the API and the pages."""
 
-import threading
-
 import pytest
-from django.db import connection
 from django.test import Client
 
 from chats import services as chat_services
@@ -13,6 +10,7 @@ from generation.higgsfield import HiggsfieldClient
 from generation.models import CreditAccount, CreditEntry, Generation
 from generation.tests.conftest import finish, start
 from generation.tests.fake_higgsfield import Outcome
+from higgs_project.testing import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -215,30 +213,16 @@ def test_the_ledger_outlives_a_deleted_chat(alice, alice_api, option):
 def test_requests_at_once_cannot_overspend(alice, seed_catalogue, settings):
     settings.RATE_LIMIT_GENERATIONS = ""
     set_balance(alice, 3)
-    threads_count = 8
-    barrier = threading.Barrier(threads_count)
-    made, refused, errors = [], [], []
 
-    def worker(n):
-        try:
-            barrier.wait()
-            generation, _ = services.generation_request(
-                owner=alice, kind="text_to_image", model_key="nano-banana", prompt=f"a lighthouse in storm number {n}"
-            )
-            made.append(generation.pk)
-        except services.GenerationError as exc:
-            refused.append((exc.status, str(exc)))
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def request(n):
+        return services.generation_request(
+            owner=alice, kind="text_to_image", model_key="nano-banana", prompt=f"a lighthouse in storm number {n}"
+        )
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(threads_count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
+    returned, raised = at_once(8, request)
+    made = [generation.pk for generation, _created in returned]
+    refused = [(exc.status, str(exc)) for exc in raised if isinstance(exc, services.GenerationError)]
+    errors = [exc for exc in raised if not isinstance(exc, services.GenerationError)]
     assert errors == []
     assert len(made) == 3
     assert len(refused) == 5
@@ -250,28 +234,11 @@ def test_requests_at_once_cannot_overspend(alice, seed_catalogue, settings):
 
 
 def test_double_clicks_at_once_make_one_job_charged_once(alice, option, settings):
-    threads_count = 6
-    barrier = threading.Barrier(threads_count)
-    ids, errors = [], []
-
-    def worker():
-        try:
-            barrier.wait()
-            generation, _ = services.generation_request(
-                owner=alice, option=option, kind="text_to_image", model_key="soul"
-            )
-            ids.append(generation.pk)
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(threads_count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
+    returned, errors = at_once(
+        6,
+        lambda n: services.generation_request(owner=alice, option=option, kind="text_to_image", model_key="soul"),
+    )
+    ids = [generation.pk for generation, _created in returned]
     assert errors == []
     assert len(set(ids)) == 1
     assert ledger(alice, "charge") == [-1]

@@ -8,20 +8,14 @@ ones that never stop.
 import pytest
 
 from generation.models import Generation
+from generation.tests.conftest import finish, start
 from generation.tests.fake_higgsfield import Outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def start(api, prompt="a lighthouse in a storm at night"):
-    response = api.post("/api/generations", {"mode": "text-to-image", "model_name": "nano-banana", "prompt": prompt})
-    assert response.status_code == 202, response.content
-    return response.json()["id"]
-
-
-def finish(run_worker, generation_id, timeout=20):
-    run_worker(lambda: Generation.objects.get(pk=generation_id).is_final, timeout=timeout)
-    return Generation.objects.get(pk=generation_id)
+# A job from a prompt alone, no option: the faults are Higgsfield's, not the recommender's.
+PROMPT_JOB = {"mode": "text-to-image", "model_name": "nano-banana", "prompt": "a lighthouse in a storm at night"}
 
 
 def assert_nothing_running():
@@ -33,7 +27,7 @@ def test_a_submit_that_keeps_failing_with_5xx_ends_failed_after_the_last_try(
 ):
     settings.GENERATION_SUBMIT_ATTEMPTS = 3
     higgsfield.fail_next("submit", 503, times=50)
-    generation = finish(run_worker, start(alice_api))
+    generation = finish(run_worker, start(alice_api, **PROMPT_JOB))
     assert generation.status == "failed"
     assert generation.error
     assert generation.attempts == 3
@@ -44,7 +38,7 @@ def test_a_submit_that_keeps_failing_with_5xx_ends_failed_after_the_last_try(
 def test_a_rate_limit_that_never_lifts_ends_the_job_failed(higgsfield, alice_api, run_worker, settings):
     settings.GENERATION_SUBMIT_ATTEMPTS = 2
     higgsfield.fail_next("submit", 429, times=50, headers={"Retry-After": "0"})
-    generation = finish(run_worker, start(alice_api))
+    generation = finish(run_worker, start(alice_api, **PROMPT_JOB))
     assert generation.status == "failed"
     assert generation.error
     assert_nothing_running()
@@ -54,7 +48,7 @@ def test_a_submit_that_keeps_timing_out_ends_failed(higgsfield, alice_api, run_w
     settings.HIGGSFIELD_TIMEOUT = 0.3
     settings.GENERATION_SUBMIT_ATTEMPTS = 2
     higgsfield.slow_next("submit", 1.5, times=50)
-    generation = finish(run_worker, start(alice_api), timeout=30)
+    generation = finish(run_worker, start(alice_api, **PROMPT_JOB), timeout=30)
     assert generation.status == "failed"
     assert generation.error
     assert_nothing_running()
@@ -66,7 +60,7 @@ def test_a_submit_answered_with_garbage_does_not_leave_the_job_queued(
 ):
     settings.GENERATION_SUBMIT_ATTEMPTS = 2
     higgsfield.fail_next("submit", 200, times=50, body=body)
-    generation = finish(run_worker, start(alice_api))
+    generation = finish(run_worker, start(alice_api, **PROMPT_JOB))
     assert generation.status == "failed"
     assert generation.error
     assert_nothing_running()
@@ -75,7 +69,7 @@ def test_a_submit_answered_with_garbage_does_not_leave_the_job_queued(
 def test_a_status_that_keeps_failing_ends_at_the_time_limit(higgsfield, alice_api, run_worker, settings):
     settings.GENERATION_IMAGE_TIME_LIMIT = 1
     higgsfield.fail_next("status", 502, times=1000)
-    generation = finish(run_worker, start(alice_api))
+    generation = finish(run_worker, start(alice_api, **PROMPT_JOB))
     assert generation.status == "timed_out"
     assert "limit" in generation.error
     assert_nothing_running()
@@ -85,7 +79,7 @@ def test_a_status_that_keeps_timing_out_ends_at_the_time_limit(higgsfield, alice
     settings.GENERATION_IMAGE_TIME_LIMIT = 2
     settings.HIGGSFIELD_TIMEOUT = 0.3
     higgsfield.slow_next("status", 1.0, times=1000)
-    generation = finish(run_worker, start(alice_api), timeout=30)
+    generation = finish(run_worker, start(alice_api, **PROMPT_JOB), timeout=30)
     assert generation.status == "timed_out"
     assert_nothing_running()
 
@@ -93,7 +87,7 @@ def test_a_status_that_keeps_timing_out_ends_at_the_time_limit(higgsfield, alice
 def test_a_final_status_in_invalid_json_ends_at_the_time_limit(higgsfield, alice_api, run_worker, settings):
     settings.GENERATION_IMAGE_TIME_LIMIT = 1
     higgsfield.outcomes.append(Outcome("completed", malformed=b"{not json"))
-    generation = finish(run_worker, start(alice_api))
+    generation = finish(run_worker, start(alice_api, **PROMPT_JOB))
     assert generation.status == "timed_out"
     assert_nothing_running()
 
@@ -103,7 +97,7 @@ def test_a_result_file_that_cannot_be_fetched_does_not_leave_the_job_running(
 ):
     settings.GENERATION_IMAGE_TIME_LIMIT = 2
     higgsfield.fail_next("file", 500, times=1000)
-    generation = finish(run_worker, start(alice_api), timeout=30)
+    generation = finish(run_worker, start(alice_api, **PROMPT_JOB), timeout=30)
     assert generation.status in ("failed", "timed_out")
     assert generation.error
     assert generation.result_id is None
@@ -114,7 +108,7 @@ def test_a_result_that_is_not_an_image_fails_the_job_with_the_reason(higgsfield,
     settings.GENERATION_IMAGE_TIME_LIMIT = 2
     higgsfield.files["junk.png"] = b"this is not an image at all"
     higgsfield.outcomes.append(Outcome("completed", result_url=f"{higgsfield.url}/files/junk.png"))
-    generation = finish(run_worker, start(alice_api), timeout=30)
+    generation = finish(run_worker, start(alice_api, **PROMPT_JOB), timeout=30)
     assert generation.status in ("failed", "timed_out")
     assert generation.error
     assert generation.result_id is None
