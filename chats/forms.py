@@ -59,10 +59,16 @@ class RenameForm(forms.Form):
 
 # The composer's words for the kinds of result.
 MODE_LABELS = {"text_to_image": "Image", "text_to_video": "Video from text", "image_to_video": "Video from my image"}
+MODES = [(kind, MODE_LABELS[kind]) for kind in KINDS]
+
+
+def composer_model_groups():
+    """The models the composer offers, by kind: (kind, its label, its models); the form and the template."""
+    return [(kind, label, models_for_kind(kind)) for kind, label in MODES]
 
 
 def _model_choices():
-    groups = [(MODE_LABELS[kind], [(m.key, m.label) for m in models_for_kind(kind)]) for kind in KINDS]
+    groups = [(label, [(m.key, m.label) for m in models]) for _kind, label, models in composer_model_groups()]
     return [("", "Any model"), *groups]
 
 
@@ -71,9 +77,7 @@ class MessageForm(forms.Form):
 
     text = forms.CharField(max_length=MESSAGE_MAX_LENGTH, label="Message", strip=True, required=False)
     attachment_url = forms.CharField(max_length=2000, required=False, widget=forms.HiddenInput)
-    mode = forms.ChoiceField(
-        label="Mode", required=False, choices=[("", "Any mode"), *((k, MODE_LABELS[k]) for k in KINDS)]
-    )
+    mode = forms.ChoiceField(label="Mode", required=False, choices=[("", "Any mode"), *MODES])
     model = forms.ChoiceField(label="Model", required=False, choices=_model_choices)
 
     def clean(self):

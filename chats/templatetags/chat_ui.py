@@ -97,13 +97,13 @@ def composer_setup() -> dict:
     """What the composer offers: the modes and models to prefer, and the images it can upload."""
     from django.conf import settings
 
-    from chats.forms import MODE_LABELS
-    from generation.model_list import KINDS, models_for_kind
+    from chats.forms import MODES, composer_model_groups
+    from chats.uploads import EXTENSIONS
 
     return {
-        "modes": [(kind, MODE_LABELS[kind]) for kind in KINDS],
-        "models": [(kind, MODE_LABELS[kind], models_for_kind(kind)) for kind in KINDS],
+        "modes": MODES,
+        "models": composer_model_groups(),
         "max_bytes": settings.UPLOAD_MAX_BYTES,
         "max_megabytes": settings.UPLOAD_MAX_BYTES // (1024 * 1024),
-        "image_types": "image/jpeg,image/png,image/webp,image/gif",
+        "image_types": ",".join(mime for mime in EXTENSIONS if mime.startswith("image/")),
     }

@@ -36,8 +36,6 @@
 
   // --- The image upload ---
 
-  var IMAGE_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif"];
-
   function part(form, name) { return form.querySelector("[data-attachment" + name + "]"); }
 
   function composerError(form, text) {
@@ -106,7 +104,8 @@
     var form = input.form, file = input.files && input.files[0];
     if (!file) return;
     var maxBytes = parseInt(input.dataset.maxBytes, 10);
-    if (IMAGE_TYPES.indexOf(file.type) < 0) {
+    // The types the server accepts are the input's own `accept` list.
+    if (input.accept.split(",").indexOf(file.type) < 0) {
       attachmentClear(form);
       return composerError(form, "Attach a JPEG, PNG, WebP or GIF image.");
     }
