@@ -8,6 +8,7 @@ import math
 import re
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
@@ -41,13 +42,13 @@ def rate_parse(value, *, setting: str) -> tuple[int, int] | None:
     return count, seconds
 
 
-def rate_wait(*, rate, setting: str, recent) -> int:
-    """Seconds to wait before one more row may be made (0: go ahead).
+def rate_wait(*, setting: str, recent) -> int:
+    """Seconds to wait before one more row may be made under the limit in `setting` (0: go ahead).
 
     `recent` is a queryset of the person's rows with a `created_at`; when the window already holds
     `count` of them, the next is accepted once the oldest of those leaves the window.
     """
-    limit = rate_parse(rate, setting=setting)
+    limit = rate_parse(getattr(settings, setting), setting=setting)
     if limit is None:
         return 0
     count, seconds = limit

@@ -112,7 +112,6 @@ def _preference_check(*, kind: str, model_key: str, has_image: bool) -> tuple[st
 
 def _message_rate_check(*, owner_id) -> None:
     wait = rate_wait(
-        rate=settings.RATE_LIMIT_MESSAGES,
         setting="RATE_LIMIT_MESSAGES",
         recent=Message.objects.filter(chat__owner_id=owner_id, author_type=Message.Author.USER),
     )

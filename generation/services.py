@@ -214,7 +214,6 @@ def _live_twin(generation: Generation) -> Generation | None:
 
 def _generation_rate_check(*, owner_id) -> None:
     wait = rate_wait(
-        rate=settings.RATE_LIMIT_GENERATIONS,
         setting="RATE_LIMIT_GENERATIONS",
         recent=Generation.objects.filter(owner_id=owner_id),
     )
