@@ -3,7 +3,6 @@
 import logging
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import connection
 from django.http import Http404
 from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError
@@ -21,7 +20,7 @@ from generation.credits_api import router as credits_router
 from generation.services import GenerationError
 from recommender.api import router as catalogue_router
 
-from .readiness import readiness_checks
+from .readiness import database_check, readiness_checks
 
 logger = logging.getLogger(__name__)
 
@@ -161,14 +160,7 @@ class HealthOut(Schema):
 
 @api.get("/health", auth=None, tags=["health"], response={200: HealthOut, 503: HealthOut})
 def health(request):
-    checks = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception:
-        logger.exception("Health check: the database does not answer")
-        checks["database"] = "unavailable"
+    checks = {"database": "ok" if database_check()["status"] == "ok" else "unavailable"}
     ok = all(v == "ok" for v in checks.values())
     return api.create_response(
         request, {"status": "ok" if ok else "error", "checks": checks}, status=200 if ok else 503
