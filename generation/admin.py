@@ -60,13 +60,14 @@ class CreditAccountForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         amount = data.get("adjust_by")
-        if amount and not (data.get("note") or "").strip():
-            raise ValidationError({"note": "Say why, for the ledger."})
         user = self.instance.user if self.instance.pk else data.get("user")
         if amount and user is not None:
-            balance = credits.credits_balance(user=user)
-            if balance + amount < 0:
-                raise ValidationError({"adjust_by": f"The balance is {balance}; it cannot go below zero."})
+            try:
+                credits.adjustment_check(
+                    balance=credits.credits_balance(user=user), amount=amount, note=data.get("note", "")
+                )
+            except credits.CreditError as exc:
+                raise ValidationError({exc.field: str(exc)}) from None
         return data
 
 

@@ -16,7 +16,11 @@ DEFAULT_PRICES = {"image": 1, "video": 5}
 
 
 class CreditError(Exception):
-    """An adjustment that cannot be made; the message is for staff."""
+    """An adjustment that cannot be made; the message is for staff, `field` the form field at fault."""
+
+    def __init__(self, message: str, *, field: str = ""):
+        super().__init__(message)
+        self.field = field
 
 
 def generation_price(*, model_key: str) -> int:
@@ -99,15 +103,21 @@ def credits_refund(*, generation: Generation, outcome: str) -> CreditEntry | Non
     )
 
 
+def adjustment_check(*, balance: int, amount: int, note: str) -> str:
+    """An adjustment's note, tidied; CreditError when the adjustment cannot be made (the admin form asks too)."""
+    if not amount:
+        raise CreditError("Say how many credits to add or take away.", field="adjust_by")
+    note = " ".join((note or "").split())
+    if not note:
+        raise CreditError("Say why, for the ledger.", field="note")
+    if balance + amount < 0:
+        raise CreditError(f"The balance is {balance}; it cannot go below zero.", field="adjust_by")
+    return note
+
+
 @transaction.atomic
 def credits_adjust(*, user, amount: int, staff=None, note: str = "") -> CreditEntry:
     """Staff grant (positive) or take back (negative) credits, with a note saying why."""
-    if not amount:
-        raise CreditError("Say how many credits to add or take away.")
-    note = " ".join((note or "").split())
-    if not note:
-        raise CreditError("Say why, for the ledger.")
     account = credit_account_lock(user_id=user.pk)
-    if account.balance + amount < 0:
-        raise CreditError(f"That would leave {account.balance + amount} credits; the balance is {account.balance}.")
+    note = adjustment_check(balance=account.balance, amount=amount, note=note)
     return _entry(account=account, amount=amount, reason=CreditEntry.Reason.ADJUST, staff=staff, note=note[:200])
