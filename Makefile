@@ -40,7 +40,7 @@ install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py import_catalog --starter --if-empty
+	$(PY) manage.py prepare_catalogue
 	@if [ -z "$${API_ANONYMOUS_USER+set}" ] && ! grep -qs '^API_ANONYMOUS_USER=' .env; then \
 		export API_ANONYMOUS_USER=demo; \
 		echo "API calls without credentials act as the local user 'demo' (set API_ANONYMOUS_USER= to turn this off)."; \

@@ -111,7 +111,7 @@ def higgsfield(settings):
 @pytest.fixture
 def seed_catalogue(db):
     """The real Higgsfield catalogue from ../shared/seed-data (106 styles, 121 motions)."""
-    from recommender.catalogue import catalogue_import, catalogue_read_dir
+    from generation.catalogue import catalogue_import, catalogue_read_dir
 
     styles, motions = catalogue_read_dir(SEED_DIR)
     return catalogue_import(styles=styles, motions=motions)

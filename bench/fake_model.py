@@ -57,7 +57,7 @@ def answer(request, delay: float = 0.0, invent_first: bool = False) -> object:
     scored.sort(key=lambda item: item[:2])
     kind = ("image_to_video" if has_image else "text_to_video") if video else "text_to_image"
     models = {
-        "text_to_image": ["soul", "seedream", "nano-banana"],
+        "text_to_image": ["soul", "flux-kontext", "nano-banana"],
         "text_to_video": ["minimax-t2v", "seedance-v1-lite-t2v", "minimax-t2v"],
         "image_to_video": ["dop", "kling-2-5", "seedance"],
     }[kind]

@@ -142,7 +142,7 @@ class Stack:
         from django.conf import settings
         from django.core.management import call_command
 
-        from recommender.catalogue import catalogue_import, catalogue_read_dir
+        from generation.catalogue import catalogue_import, catalogue_read_dir
 
         call_command("migrate", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)

@@ -48,7 +48,7 @@ def main() -> int:
         from bench.load import IDEAS
         from chats import services
         from chats.models import User
-        from recommender.catalogue import catalogue_import, catalogue_read_dir
+        from generation.catalogue import catalogue_import, catalogue_read_dir
 
         call_command("migrate", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)

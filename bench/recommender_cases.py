@@ -6,7 +6,7 @@ motions for videos), chosen for what a sensible person would be happy with, not 
 
 from dataclasses import dataclass
 
-from generation.model_list import IMAGE_TO_VIDEO, TEXT_TO_IMAGE, TEXT_TO_VIDEO
+from generation.model_schema import IMAGE_TO_VIDEO, TEXT_TO_IMAGE, TEXT_TO_VIDEO
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def _setup(data_dir: str, base_url: str) -> None:
     from django.conf import settings
     from django.core.management import call_command
 
-    from recommender.catalogue import catalogue_import, catalogue_read_dir
+    from generation.catalogue import catalogue_import, catalogue_read_dir
 
     call_command("migrate", verbosity=0)
     styles, motions = catalogue_read_dir(settings.SEED_DATA_DIR)

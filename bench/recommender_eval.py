@@ -40,8 +40,8 @@ def evaluate(recommend_fn: Callable) -> tuple[int, int, list[Row]]:
 
     A case is a hit when its options have the kind it asks for and at least one of them uses an accepted entry."""
     from bench.recommender_cases import CASES
-    from generation.model_list import TEXT_TO_IMAGE
-    from recommender.models import Motion, Style
+    from generation.model_schema import TEXT_TO_IMAGE
+    from generation.models import Motion, Style
 
     names = {
         kind: dict(model.objects.values_list("id", "name")) for kind, model in (("style", Style), ("motion", Motion))
@@ -134,7 +134,7 @@ def _setup_django(data_dir: str) -> None:
     from django.conf import settings
     from django.core.management import call_command
 
-    from recommender.catalogue import catalogue_import, catalogue_read_dir
+    from generation.catalogue import catalogue_import, catalogue_read_dir
 
     call_command("migrate", verbosity=0)
     styles, motions = catalogue_read_dir(settings.SEED_DATA_DIR)

@@ -8,7 +8,8 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
-from generation.model_list import KINDS, models_for_kind
+from generation.model_catalogue import model_list
+from generation.model_schema import KINDS
 
 from .services import MESSAGE_MAX_LENGTH, TITLE_MAX_LENGTH
 
@@ -64,7 +65,7 @@ MODES = [(kind, MODE_LABELS[kind]) for kind in KINDS]
 
 def composer_model_groups():
     """The models the composer offers, by kind: (kind, its label, its models); the form and the template."""
-    return [(kind, label, models_for_kind(kind)) for kind, label in MODES]
+    return [(kind, label, model_list(kind=kind)) for kind, label in MODES]
 
 
 def _model_choices():
@@ -78,7 +79,9 @@ class MessageForm(forms.Form):
     text = forms.CharField(max_length=MESSAGE_MAX_LENGTH, label="Message", strip=True, required=False)
     attachment_url = forms.CharField(max_length=2000, required=False, widget=forms.HiddenInput)
     mode = forms.ChoiceField(label="Mode", required=False, choices=[("", "Any mode"), *MODES])
-    model = forms.ChoiceField(label="Model", required=False, choices=_model_choices)
+    # A name checked by the service (which also knows the names older clients send): the list of models is
+    # read when the composer is drawn, never while an async view validates a post.
+    model = forms.CharField(label="Model", required=False, max_length=64, widget=forms.Select(choices=_model_choices))
 
     def clean(self):
         cleaned = super().clean()
@@ -110,7 +113,7 @@ class GenerateForm(forms.Form):
         kwargs.setdefault("auto_id", f"%s-{option.pk}")  # several options share a page
         super().__init__(*args, **kwargs)
         self.option = option
-        self.fields["model"].choices = [(m.key, m.label) for m in models_for_kind(option.kind)]
+        self.fields["model"].choices = [(m.key, m.label) for m in model_list(kind=option.kind)]
         self.fields["model"].initial = option.model_key
         self.fields["prompt"].initial = option.enhanced_prompt
 

@@ -14,7 +14,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generation.model_list import IMAGE_TO_VIDEO, KINDS, MODELS
+from generation.model_catalogue import model_names, model_resolve
+from generation.model_schema import IMAGE_TO_VIDEO, KINDS
 from recommender.services import recommender_name
 
 from . import selectors
@@ -99,9 +100,11 @@ def _preference_check(*, kind: str, model_key: str, has_image: bool) -> tuple[st
     if kind and kind not in KINDS:
         raise ServiceError(f"Unknown mode {kind!r}: use one of {', '.join(KINDS)}.")
     if model_key:
-        model = MODELS.get(model_key)
-        if model is None:
-            raise ServiceError(f"Unknown model {model_key!r}. Models: {', '.join(MODELS)}.")
+        resolved = model_resolve(name=model_key)
+        if resolved is None:
+            raise ServiceError(f"Unknown model {model_key!r}. Models: {', '.join(model_names())}.")
+        model = resolved.model
+        model_key = model.name
         if kind and model.kind != kind:
             raise ServiceError(f"{model.label} makes {model.kind.replace('_', '-')}, not {kind.replace('_', '-')}.")
         kind = model.kind
@@ -211,13 +214,13 @@ def reply_retry_begin(*, reply: Message) -> tuple[Message, Message]:
 
 def render_payload_build(*, options: list[Option]) -> list[dict]:
     """The chunks the external client draws after the prose: per option, its reason and a button."""
-    from generation.model_list import MODELS
+    from generation.model_catalogue import model_labels
 
     names = _catalogue_names(options)
+    labels = model_labels()
     chunks = []
     for option in options:
-        model = MODELS.get(option.model_key)
-        model_label = model.label if model else option.model_key
+        model_label = labels.get(option.model_key) or option.model_key
         name = names.get(option.catalogue_id, "")
         label = f"{name} · {model_label}" if name else model_label
         chunks.append({"type": "text", "text": f"{label}: {option.reason}"})
@@ -228,7 +231,7 @@ def render_payload_build(*, options: list[Option]) -> list[dict]:
 
 
 def _catalogue_names(options: list[Option]) -> dict[str, str]:
-    from recommender.models import Motion, Style
+    from generation.models import Motion, Style
 
     style_ids = {o.style_id for o in options if o.style_id}
     motion_ids = {o.motion_id for o in options if o.motion_id}

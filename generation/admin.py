@@ -149,3 +149,6 @@ class CreditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+from . import catalogue_admin  # noqa: F401,E402  (styles and motions)

@@ -5,7 +5,7 @@ import re
 import time
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -17,8 +17,8 @@ from chats.pagination import Page
 from chats.schemas import ErrorOut, absolute_url, contains_nul
 from chats.selectors import option_get
 
-from . import selectors, services
-from .model_list import kind_from_mode
+from . import credits, model_catalogue, selectors, services
+from .model_schema import parameters_schema
 from .models import Generation
 
 router = Router(tags=["generation"])
@@ -35,9 +35,12 @@ class Parameters(Schema):
     style_strength: float | None = None
     motion_strength: float | None = None
     enhance_prompt: bool | None = None
+    # The model's own settings, checked against its schema (GET /api/higgsfield/models lists them).
+    parameters: dict[str, Any] | None = None
 
     def values(self) -> dict:
-        return self.model_dump(include=set(Parameters.model_fields), exclude_none=True)
+        """The contract's flat fields, as given."""
+        return self.model_dump(include=set(Parameters.model_fields) - {"parameters"}, exclude_none=True)
 
 
 class GenerateIn(Parameters):
@@ -57,6 +60,7 @@ class GenerationIn(Parameters):
     image_url: str | None = Field(default=None, max_length=2000)
     style_id: uuid.UUID | None = None
     motion_id: uuid.UUID | None = None
+    motion_ids: list[uuid.UUID] | None = Field(default=None, max_length=2)
 
 
 class GenerationOut(Schema):
@@ -147,7 +151,7 @@ class ListQuery(Schema):
 
 
 # What a job that ended without a result answers on the blocking route.
-FAILURE_STATUS = {"failed": 502, "nsfw": 422, "timed_out": 504, "cancelled": 409}
+FAILURE_STATUS = {"failed": 502, "nsfw": 422, "timed_out": 504, "cancelled": 409, "unconfirmed": 502}
 
 
 def _out(request, generation) -> dict:
@@ -155,10 +159,12 @@ def _out(request, generation) -> dict:
     return GenerationOut.build(request, generation).model_dump()
 
 
-def _request(request, *, option, mode, model_name, payload, prompt=None, style_id=None, motion_id=None):
+def _request(
+    request, *, option, mode, model_name, payload, prompt=None, style_id=None, motion_id=None, motion_ids=None
+):
     if mode is None and option is None:
         raise services.GenerationError("Say the mode (text-to-image, image-to-video or text-to-video).")
-    kind = kind_from_mode(mode) if mode else option.kind
+    kind = mode.replace("-", "_") if mode else option.kind
     if model_name is None:
         if option is None or option.kind != kind:
             raise services.GenerationError("Say which model (model_name).")
@@ -169,10 +175,12 @@ def _request(request, *, option, mode, model_name, payload, prompt=None, style_i
         kind=kind,
         model_key=model_name,
         prompt=prompt,
-        parameters=payload.values(),
+        parameters=payload.parameters,
+        flat=payload.values(),
         image_url=payload.image_url or "",
         style_id=style_id,
         motion_id=motion_id,
+        motion_ids=motion_ids,
         absolute_url=lambda url: absolute_url(request, url),
     )
 
@@ -238,6 +246,7 @@ def _create(request, payload: GenerationIn):
         prompt=payload.prompt,
         style_id=payload.style_id,
         motion_id=payload.motion_id,
+        motion_ids=payload.motion_ids,
     )
     return _out(request, generation)
 
@@ -275,6 +284,31 @@ def generation_cancel(request, generation_id: uuid.UUID):
 def generation_retry(request, generation_id: uuid.UUID):
     generation = selectors.generation_get(user=request.auth, generation_id=generation_id)
     return Status(202, _out(request, services.generation_retry(generation=generation)))
+
+
+class ModelOut(Schema):
+    name: str
+    mode: str
+    label: str
+    summary: str
+    credits: int
+    parameters: dict[str, Any] = Field(description="JSON Schema of the settings a client may send as `parameters`.")
+
+
+@router.get("/higgsfield/models", response=list[ModelOut], auth=None)
+def model_list(request):
+    """The models on offer: each with its mode, price in credits and the JSON Schema of its settings."""
+    return [
+        ModelOut(
+            name=m.name,
+            mode=m.mode.replace("_", "-"),
+            label=m.label,
+            summary=m.summary,
+            credits=credits.generation_price(model_key=m.name),
+            parameters=parameters_schema(m.input_schema),
+        )
+        for m in model_catalogue.model_list()
+    ]
 
 
 # Our webhook tokens are secrets.token_urlsafe(); anything else names no job (and never reaches the database).

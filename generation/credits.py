@@ -9,7 +9,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from .model_list import MODELS, TEXT_TO_IMAGE
+from .model_catalogue import model_get
+from .model_schema import TEXT_TO_IMAGE
 from .models import CreditAccount, CreditEntry, Generation
 
 DEFAULT_PRICES = {"image": 1, "video": 5}
@@ -24,13 +25,16 @@ class CreditError(Exception):
 
 
 def generation_price(*, model_key: str) -> int:
-    """Credits one generation with this model costs: GENERATION_PRICES by model, else by image or video."""
+    """Credits one generation with this model costs: the model's price (staff set it in the admin), unless the
+    GENERATION_PRICES setting names the model or its family (image, video)."""
     prices = settings.GENERATION_PRICES
     if model_key in prices:
         return prices[model_key]
-    model = MODELS.get(model_key)
+    model = model_get(model_key)
     family = "image" if model is None or model.kind == TEXT_TO_IMAGE else "video"
-    return prices.get(family, DEFAULT_PRICES[family])
+    if family in prices:
+        return prices[family]
+    return model.credits if model is not None else DEFAULT_PRICES[family]
 
 
 def credits_balance(*, user) -> int:

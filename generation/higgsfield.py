@@ -1,8 +1,11 @@
-"""Our client for Higgsfield's request-based API: submit, status, cancel, fetch a result, list the catalogue.
+"""Our client for Higgsfield's request-based API: submit, status, cancel, fetch a result, list the catalogue,
+read the published OpenAPI document.
 
 One error type, HiggsfieldError, says whether a failure is permanent (400, 401, 403, 404, 422: the
 same call would fail again) or worth another try (408, 429, 5xx, timeouts, a broken connection,
-an answer we cannot read). Secrets never appear in an error message.
+an answer we cannot read), and, for a submission, whether it may have reached Higgsfield all the same
+(`maybe_sent`): Higgsfield has no idempotency key, so such a submission must never be sent again.
+Secrets never appear in an error message.
 """
 
 import functools
@@ -16,10 +19,17 @@ PERMANENT_STATUSES = {400, 401, 403, 404, 405, 409, 413, 422}
 
 
 class HiggsfieldError(Exception):
-    def __init__(self, message: str, *, permanent: bool, status: int | None = None):
+    def __init__(self, message: str, *, permanent: bool, status: int | None = None, maybe_sent: bool = False):
         super().__init__(message)
         self.permanent = permanent
         self.status = status
+        self.maybe_sent = maybe_sent
+
+
+# Generic agents have been blocked by the CDN in front of Higgsfield ("error code: 1010"); the SDKs send their own.
+USER_AGENT = "higgs-server/1.0"
+# Answers after which a submission may have been taken in: the gateway or the server failed mid-way.
+MAYBE_TAKEN_STATUSES = {500, 502, 504}
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,8 @@ def _raise_for(response: httpx.Response, action: str) -> None:
         message = "Higgsfield is rate limiting us."
     else:
         message = f"Higgsfield answered {code} to {action}."
-    raise HiggsfieldError(message, permanent=code in PERMANENT_STATUSES, status=code)
+    maybe_sent = action == "submit" and code in MAYBE_TAKEN_STATUSES
+    raise HiggsfieldError(message, permanent=code in PERMANENT_STATUSES, status=code, maybe_sent=maybe_sent)
 
 
 @functools.cache
@@ -77,7 +88,14 @@ class HiggsfieldClient:
         self.base_url = (base_url or settings.HIGGSFIELD_BASE_URL).rstrip("/")
         key_id = key_id if key_id is not None else settings.HIGGSFIELD_KEY_ID
         key_secret = key_secret if key_secret is not None else settings.HIGGSFIELD_KEY_SECRET
-        self._headers = {"Authorization": f"Key {key_id}:{key_secret}", "Accept": "application/json"}
+        self._headers = {
+            "Authorization": f"Key {key_id}:{key_secret}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        # The catalogue lists are v1 endpoints, documented with the legacy header pair; the docs say both forms
+        # are accepted, so those calls carry both.
+        self._legacy_headers = {**self._headers, "hf-api-key": key_id, "hf-secret": key_secret}
         self._timeout = timeout or settings.HIGGSFIELD_TIMEOUT
         self._http = _shared_http()
 
@@ -91,14 +109,26 @@ class HiggsfieldClient:
     def __exit__(self, *exc):
         self.close()
 
-    def _call(self, method: str, url: str, action: str, **kwargs) -> httpx.Response:
+    def _call(self, method: str, url: str, action: str, *, headers=None, **kwargs) -> httpx.Response:
         try:
-            response = self._http.request(method, url, headers=self._headers, timeout=self._timeout, **kwargs)
-        except httpx.TimeoutException:
-            raise HiggsfieldError(f"Higgsfield did not answer in time ({action}).", permanent=False) from None
-        except httpx.HTTPError as exc:
+            response = self._http.request(
+                method, url, headers=headers or self._headers, timeout=self._timeout, **kwargs
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # No connection was made: nothing of the request left us.
             raise HiggsfieldError(
                 f"Higgsfield could not be reached ({action}: {type(exc).__name__}).", permanent=False
+            ) from None
+        except httpx.TimeoutException:
+            # Sent (or partly sent) with no answer in time: a submission may have been taken in.
+            raise HiggsfieldError(
+                f"Higgsfield did not answer in time ({action}).", permanent=False, maybe_sent=action == "submit"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise HiggsfieldError(
+                f"Higgsfield could not be reached ({action}: {type(exc).__name__}).",
+                permanent=False,
+                maybe_sent=action == "submit",
             ) from None
         _raise_for(response, action)
         return response
@@ -183,11 +213,32 @@ class HiggsfieldClient:
 
     def catalogue(self) -> tuple[list, list]:
         """Image styles and motions, in the list format of import_catalog."""
-        styles = self._call("GET", f"{self.base_url}/v1/text2image/soul-styles", "list styles").json()
-        motions = self._call("GET", f"{self.base_url}/v1/motions", "list motions").json()
+        headers = self._legacy_headers
+        try:
+            styles = self._call("GET", f"{self.base_url}/v1/text2image/soul-styles", "list styles", headers=headers)
+            motions = self._call("GET", f"{self.base_url}/v1/motions", "list motions", headers=headers)
+            styles, motions = styles.json(), motions.json()
+        except ValueError:
+            styles = motions = None
         if not isinstance(styles, list) or not isinstance(motions, list):
             raise HiggsfieldError("Higgsfield's catalogue lists were not readable.", permanent=False)
         return styles, motions
+
+    def openapi(self, url: str) -> dict:
+        """Higgsfield's published OpenAPI document (public: no credentials go with it)."""
+        try:
+            response = self._http.get(
+                url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"}, timeout=self._timeout
+            )
+        except httpx.HTTPError as exc:
+            raise HiggsfieldError(f"The spec could not be fetched ({type(exc).__name__}).", permanent=False) from None
+        if response.status_code >= 400:
+            raise HiggsfieldError(
+                f"The spec could not be fetched ({response.status_code}).",
+                permanent=response.status_code in PERMANENT_STATUSES,
+                status=response.status_code,
+            )
+        return self._json(response, "the spec request")
 
 
 def parse_status(body: dict) -> RequestStatus:
@@ -198,13 +249,10 @@ def parse_status(body: dict) -> RequestStatus:
     if status == "cancelled":
         status = "canceled"
     if status == "completed":
-        url = ""
-        images = body.get("images")
-        video = body.get("video")
-        if isinstance(images, list) and images and isinstance(images[0], dict):
-            url = images[0].get("url") or ""
-        elif isinstance(video, dict):
-            url = video.get("url") or ""
+        url = _result_url(body)
+        if not url and isinstance(body.get("payload"), dict):
+            # The envelope seen in third-party code: {request_id, status, payload: {images|video: [{url}]}}.
+            url = _result_url(body["payload"])
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise HiggsfieldError("Higgsfield said completed but gave no result URL.", permanent=False)
         return RequestStatus(status=status, result_url=url)
@@ -212,3 +260,14 @@ def parse_status(body: dict) -> RequestStatus:
         error = body.get("error")
         return RequestStatus(status=status, error=str(error)[:500] if error else "Higgsfield could not make it.")
     return RequestStatus(status=status)
+
+
+def _result_url(body: dict) -> str:
+    """The first result's URL: `images: [{url}]`, `video: {url}`, or `video: [{url}]`."""
+    for key in ("images", "video"):
+        value = body.get(key)
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            return value[0].get("url") or ""
+        if isinstance(value, dict):
+            return value.get("url") or ""
+    return ""

@@ -1,10 +1,137 @@
-"""Generation jobs: one row per paid (or preview) generation, moved only through generation.services."""
+"""What Higgsfield offers (models, styles, motions, when they were last synced) and the generation jobs that
+use it: one row per paid (or preview) generation, moved only through generation.services."""
 
 import uuid
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+
+class CatalogueEntry(models.Model):
+    # The Higgsfield id, so that options and generations refer to what the platform knows.
+    id = models.UUIDField(primary_key=True, editable=False)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    preview_url = models.URLField(max_length=1000, blank=True)
+    enabled = models.BooleanField(default=True)
+    sort_order = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["sort_order", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Style(CatalogueEntry):
+    """An image style of Higgsfield's catalogue."""
+
+    class Meta(CatalogueEntry.Meta):
+        # The table kept its name when the catalogue moved here from the recommender app.
+        db_table = "recommender_style"
+        indexes = [models.Index(fields=["enabled", "sort_order"], name="style_enabled_order_idx")]
+
+
+class Motion(CatalogueEntry):
+    """A camera motion preset of Higgsfield's catalogue."""
+
+    start_end_frame = models.BooleanField(
+        default=False, help_text="The motion can take an end frame as well as a start frame."
+    )
+
+    class Meta(CatalogueEntry.Meta):
+        db_table = "recommender_motion"
+        indexes = [models.Index(fields=["enabled", "sort_order"], name="motion_enabled_order_idx")]
+
+
+class CatalogueSync(models.Model):
+    """When a catalogue was last refreshed from Higgsfield, and what changed."""
+
+    class Kind(models.TextChoices):
+        STYLES_AND_MOTIONS = "styles_motions", "Styles and motions"
+        MODELS = "models", "Models"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    summary = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} · {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class GenerationModel(models.Model):
+    """A Higgsfield model we can run: its provider path and input schema (Higgsfield's facts) and how we offer it
+    (our name, label, price, order, whether it is offered). Filled from our snapshot, refreshed by sync_models."""
+
+    class Mode(models.TextChoices):
+        TEXT_TO_IMAGE = "text_to_image", "Text to image"
+        IMAGE_TO_VIDEO = "image_to_video", "Image to video"
+        TEXT_TO_VIDEO = "text_to_video", "Text to video"
+
+    name = models.SlugField(max_length=64, unique=True, help_text="The name clients send (model_name).")
+    label = models.CharField(max_length=100)
+    summary = models.CharField(max_length=200, blank=True, help_text="One line: what it is good at.")
+    mode = models.CharField(max_length=20, choices=Mode.choices)
+    enabled = models.BooleanField(default=False, help_text="Offered to people and to the recommender.")
+    credits = models.PositiveIntegerField(default=1, help_text="What one generation costs, in credits.")
+    sort_order = models.PositiveIntegerField(default=0)
+    provider_id = models.CharField(max_length=200, unique=True, help_text="Higgsfield's model id.")
+    path = models.CharField(max_length=200, help_text="The URL path Higgsfield takes submissions at.")
+    family = models.CharField(max_length=100, blank=True)
+    input = models.CharField(max_length=30, blank=True, help_text="text, image, images, reference, ...")
+    with_image = models.SlugField(
+        max_length=64, blank=True, help_text="The model that makes this one's images when a reference image is given."
+    )
+    input_schema = models.JSONField(default=dict, help_text="Higgsfield's JSON Schema of the request body.")
+    retired = models.BooleanField(default=False, help_text="No longer in Higgsfield's published spec.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+        verbose_name = "model"
+
+    def __str__(self):
+        return f"{self.label} ({self.name})"
+
+    # The names the rest of the code reads a model by.
+    @property
+    def key(self) -> str:
+        return self.name
+
+    @property
+    def kind(self) -> str:
+        return self.mode
+
+    @property
+    def takes_style(self) -> bool:
+        """Whether a style id goes to Higgsfield as such (otherwise the style is written into the prompt)."""
+        return "style_id" in self.input_schema.get("properties", {})
+
+    @property
+    def takes_motion(self) -> bool:
+        return "motions" in self.input_schema.get("properties", {})
+
+
+class ModelAlias(models.Model):
+    """A name existing clients send for a model Higgsfield does not offer under it; the note says what stood in."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    model = models.ForeignKey(GenerationModel, on_delete=models.CASCADE, related_name="aliases")
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name_plural = "model aliases"
+
+    def __str__(self):
+        return f"{self.name} → {self.model.name}"
 
 
 class Generation(models.Model):
@@ -17,10 +144,13 @@ class Generation(models.Model):
         NSFW = "nsfw"
         CANCELLED = "cancelled"
         TIMED_OUT = "timed_out"
+        # The submission may or may not have reached Higgsfield (it went out, no answer came back). Higgsfield
+        # has no idempotency key, so sending it again could pay twice: the person decides, and is refunded.
+        UNCONFIRMED = "unconfirmed"
 
     ACTIVE = (Status.QUEUED, Status.SUBMITTED, Status.IN_PROGRESS)
-    FINAL = (Status.COMPLETED, Status.FAILED, Status.NSFW, Status.CANCELLED, Status.TIMED_OUT)
-    RETRYABLE = (Status.FAILED, Status.NSFW, Status.CANCELLED, Status.TIMED_OUT)
+    FINAL = (Status.COMPLETED, Status.FAILED, Status.NSFW, Status.CANCELLED, Status.TIMED_OUT, Status.UNCONFIRMED)
+    RETRYABLE = (Status.FAILED, Status.NSFW, Status.CANCELLED, Status.TIMED_OUT, Status.UNCONFIRMED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations")
@@ -56,6 +186,8 @@ class Generation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # Set while a submission is on its way to the provider: a job found queued with it set may have arrived.
+    sending_since = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

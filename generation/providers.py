@@ -9,7 +9,8 @@ import logging
 from django.conf import settings
 
 from .higgsfield import HiggsfieldClient, HiggsfieldError, RequestStatus
-from .model_list import MODELS, TEXT_TO_IMAGE
+from .model_catalogue import model_get
+from .model_schema import TEXT_TO_IMAGE, body_with_image, image_field
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +32,14 @@ class HiggsfieldProvider:
     name = HIGGSFIELD
 
     def submit(self, generation) -> str:
-        model = MODELS[generation.model_key]
+        model = model_get(generation.model_key)
+        if model is None:
+            raise HiggsfieldError(f"The model {generation.model_key!r} is no longer offered.", permanent=True)
         with HiggsfieldClient() as client:
             body = generation.provider_input
-            if body.get("image_url"):
-                body = {**body, "image_url": _fetchable_image_url(generation, client)}
-            return client.submit(model.provider_model_id, body, webhook_url=webhook_url(generation))
+            if generation.image_url and image_field(model.input_schema):
+                body = body_with_image(model.input_schema, body, _fetchable_image_url(generation, client))
+            return client.submit(model.path, body, webhook_url=webhook_url(generation))
 
     def status(self, generation) -> RequestStatus:
         with HiggsfieldClient() as client:
@@ -106,7 +109,7 @@ class PreviewProvider:
 
 
 def _catalogue_name(generation) -> str:
-    from recommender.models import Motion, Style
+    from generation.models import Motion, Style
 
     if generation.style_id:
         return Style.objects.filter(pk=generation.style_id).values_list("name", flat=True).first() or ""
@@ -136,7 +139,7 @@ def _fetchable_image_url(generation, client: HiggsfieldClient) -> str:
     from chats.selectors import attachment_find_by_url
     from chats.uploads import storage_is_s3
 
-    url = generation.provider_input["image_url"]
+    url = generation.image_url
     attachment = attachment_find_by_url(owner=generation.owner, url=generation.image_url)
     if attachment is None or not attachment.file:
         return url  # not ours: the URL the client sent

@@ -1,10 +1,11 @@
-"""Reads of generation jobs, scoped to their owner."""
+"""Reads of generation jobs, scoped to their owner, and of the style and motion catalogues."""
 
+from django.db.models import QuerySet
 from django.http import Http404
 
 from chats.pagination import Page, paginate_by_time
 
-from .models import Generation
+from .models import Generation, Motion, Style
 
 
 def generation_get(*, user, generation_id) -> Generation:
@@ -35,3 +36,17 @@ def generation_list(*, user, chat_id=None, option_id=None, limit: int, cursor: s
     if option_id:
         qs = qs.filter(option_id=option_id)
     return paginate_by_time(qs, kind="generations", field="created_at", limit=limit, cursor=cursor, newest_first=True)
+
+
+def style_list(*, enabled_only: bool = True) -> QuerySet[Style]:
+    styles = Style.objects.all()
+    if enabled_only:
+        styles = styles.filter(enabled=True)
+    return styles.order_by("sort_order", "name")
+
+
+def motion_list(*, enabled_only: bool = True) -> QuerySet[Motion]:
+    motions = Motion.objects.all()
+    if enabled_only:
+        motions = motions.filter(enabled=True)
+    return motions.order_by("sort_order", "name")

@@ -26,8 +26,20 @@ from chats.rate_limits import RateLimited, rate_wait, wait_words
 
 from . import credits, media
 from .higgsfield import HiggsfieldError, RequestStatus
-from .model_list import IMAGE_TO_VIDEO, MODELS, TEXT_TO_IMAGE, ParameterError
-from .models import Generation
+from .model_catalogue import model_names, model_resolve
+from .model_schema import (
+    IMAGE_TO_VIDEO,
+    TEXT_TO_IMAGE,
+    ParameterError,
+    body_build,
+    body_check,
+    image_field,
+    image_required,
+    legacy_parameters,
+    parameters_check,
+    parameters_schema,
+)
+from .models import Generation, Motion, Style
 from .providers import get_provider, provider_name
 
 logger = logging.getLogger(__name__)
@@ -80,6 +92,38 @@ def _option_image_url(option: Option) -> str:
     return attachment.file.url if attachment and attachment.file else ""
 
 
+def _fit(schema: dict, parameters: dict) -> dict:
+    """Of an option's parameters (the recommender's suggestion for its own model), those this model takes as
+    they are; the rest are left to the model's defaults."""
+    props = parameters_schema(schema)["properties"]
+    fitted = {}
+    for name, value in (parameters or {}).items():
+        try:
+            parameters_check({"type": "object", "properties": {name: props[name]}}, {name: value}, label="")
+        except (KeyError, ParameterError):
+            continue
+        fitted[name] = value
+    return fitted
+
+
+def _catalogue_entry(model_class, entry_id, strength) -> dict | None:
+    entry = model_class.objects.filter(pk=entry_id).first() if entry_id else None
+    if entry is None:
+        return None
+    found = {"id": str(entry.pk), "name": entry.name, "description": entry.description}
+    if strength is not None:
+        found["strength"] = strength
+    return found
+
+
+def _strength(name: str, value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise GenerationError(f"{name} must be a number from 0 to 1; got {value!r}.")
+    return float(value)
+
+
 def generation_request(
     *,
     owner,
@@ -88,49 +132,89 @@ def generation_request(
     option: Option | None = None,
     prompt: str | None = None,
     parameters: dict | None = None,
+    flat: dict | None = None,
     image_url: str = "",
     style_id=None,
     motion_id=None,
+    motion_ids: list | None = None,
     absolute_url=lambda url: url,
 ) -> tuple[Generation, bool]:
     """Start a generation (or find the same one already live); returns it and whether it is new.
 
-    The request's kind and model win over the option's where they can: the option's prompt is
-    kept, a style or motion the model cannot take is dropped (and noted), an impossible
-    combination is refused before anything is spent.
+    `motion_ids` (at most 2) asks for several camera moves; `motion_id` for one. `parameters` are
+    checked strictly against the model's schema (a wrong value or an unknown name is refused); `flat`
+    are the contract's flat fields (aspect_ratio, quality, seed, ...), mapped onto the model where it
+    has them and otherwise left out with a note. The request's kind and model win over the option's
+    where they can: the option's prompt is kept, an impossible combination is refused before anything
+    is spent, and the notes say how the style or motion was applied.
     """
-    model = MODELS.get(model_key)
-    if model is None:
-        raise GenerationError(f"Unknown model {model_key!r}. Models: {', '.join(MODELS)}.")
+    resolved = model_resolve(name=model_key)
+    if resolved is None:
+        raise GenerationError(f"Unknown model {model_key!r}. Models: {', '.join(model_names())}.")
+    model = resolved.model
+    notes = [resolved.note] if resolved.note else []
     if model.kind != kind:
         raise GenerationError(
             f"{model.label} does not do {kind.replace('_', '-')}; it does {model.kind.replace('_', '-')}."
         )
-    notes = []
+    flat = dict(flat or {})
+    base = {}
     if option is not None:
         # The option's prompt, unless the person edited it before generating.
         prompt = prompt or option.enhanced_prompt
         style_id, motion_id = option.style_id, option.motion_id
-        if not image_url and kind == IMAGE_TO_VIDEO:
+        if not image_url and (kind == IMAGE_TO_VIDEO or image_required(model.input_schema)):
             image_url = _option_image_url(option)
+        base = option.parameters or {}
     prompt = " ".join((prompt or "").split())
     if not prompt:
         raise GenerationError("A generation needs a prompt.")
     if len(prompt) > 5000:
         raise GenerationError("The prompt can have at most 5000 characters.")
-    if style_id and not model.takes_style:
-        notes.append(f"{model.label} does not take styles: the style was left out.")
-        style_id = None
-    if motion_id and not model.takes_motion:
-        notes.append(f"{model.label} does not take motion presets: the camera move is carried by the prompt.")
-        motion_id = None
+    if image_url and kind == TEXT_TO_IMAGE and not image_field(model.input_schema) and model.with_image:
+        variant = model_resolve(name=model.with_image)
+        if variant is not None and variant.model.kind == kind:
+            notes.append(f"With your reference image, {variant.model.label} made it ({model.label} takes none).")
+            model = variant.model
     if kind == IMAGE_TO_VIDEO and not image_url:
         raise GenerationError("Image-to-video needs an image: attach one to the message or send image_url.")
-    if kind != IMAGE_TO_VIDEO:
+    if image_required(model.input_schema) and not image_url:
+        raise GenerationError(f"{model.label} needs a reference image: attach one or send image_url.")
+    if image_url and not image_field(model.input_schema):
+        notes.append(f"{model.label} takes no image: the image was left out.")
         image_url = ""
     image_url = absolute_url(image_url) if image_url else ""
+
+    schema = parameters_schema(model.input_schema)
+    style_strength = _strength("style_strength", flat.pop("style_strength", None))
+    motion_strength = _strength("motion_strength", flat.pop("motion_strength", None))
     try:
-        checked = model.check_parameters(parameters or {})
+        mapped, flat_notes = legacy_parameters(schema, flat, label=model.label)
+        checked = parameters_check(
+            schema, {**_fit(model.input_schema, base), **mapped, **(parameters or {})}, label=model.label
+        )
+    except ParameterError as exc:
+        raise GenerationError(str(exc)) from None
+    notes.extend(flat_notes)
+    style = _catalogue_entry(Style, style_id, style_strength) if kind == TEXT_TO_IMAGE else None
+    wanted_motions = list(motion_ids or ([motion_id] if motion_id else []))
+    if len(wanted_motions) > 2:
+        raise GenerationError("At most 2 camera motions can go together.")
+    motions = []
+    if kind != TEXT_TO_IMAGE:
+        for entry_id in dict.fromkeys(wanted_motions):
+            motion = _catalogue_entry(Motion, entry_id, motion_strength)
+            if motion is None:
+                raise GenerationError(f"Unknown motion {entry_id}.")
+            motions.append(motion)
+    if style_id and kind == TEXT_TO_IMAGE and style is None:
+        raise GenerationError(f"Unknown style {style_id}.")
+    body, applied = body_build(
+        model.input_schema, prompt=prompt, parameters=checked, image_url=image_url, style=style, motions=motions
+    )
+    notes.extend(applied)
+    try:
+        body_check(model.input_schema, body)
     except ParameterError as exc:
         raise GenerationError(str(exc)) from None
 
@@ -138,11 +222,12 @@ def generation_request(
         owner=owner.pk,
         option=option.pk if option else None,
         kind=kind,
-        model=model_key,
+        model=model.name,
         parameters=checked,
         prompt=prompt,
-        style=style_id,
-        motion=motion_id,
+        style=style and style["id"],
+        motions=[m["id"] for m in motions],
+        strengths=[style_strength, motion_strength],
         # Without the query: a presigned URL of the same image differs at every call.
         image=image_url.split("?", 1)[0],
     )
@@ -155,16 +240,14 @@ def generation_request(
         option=option,
         chat_id=option.message.chat_id if option else None,
         kind=kind,
-        model_key=model_key,
+        model_key=model.name,
         prompt=prompt,
-        style_id=style_id,
-        motion_id=motion_id,
+        style_id=style and style["id"],
+        motion_id=motions[0]["id"] if motions else None,
         image_url=image_url,
         parameters=checked,
         provider=name,
-        provider_input=model.build_input(
-            prompt=prompt, parameters=checked, style_id=style_id, motion_id=motion_id, image_url=image_url
-        ),
+        provider_input=body,
         dedupe_key=key,
         notes=notes,
         stage="Waiting for a worker",
@@ -280,6 +363,19 @@ def generation_fail(*, generation: Generation, error: str, target: str = S.FAILE
     return _move(generation, Generation.ACTIVE, target, error=error, stage="")
 
 
+UNCONFIRMED_MESSAGE = (
+    "We could not confirm that Higgsfield received this job ({reason}). It was not sent again, since that "
+    "could make and charge it twice; your credits were refunded. Retry if you still want it."
+)
+
+
+def generation_unconfirmed(*, generation: Generation, error: str) -> bool:
+    """A submission that may have reached Higgsfield without our hearing back: the person decides, refunded."""
+    reason = error.rstrip(".")
+    reason = reason[:1].lower() + reason[1:]
+    return _move(generation, [S.QUEUED], S.UNCONFIRMED, error=UNCONFIRMED_MESSAGE.format(reason=reason), stage="")
+
+
 def generation_cancel(*, generation: Generation) -> Generation:
     """Cancel while the job is still waiting: ours, or Higgsfield's queue (cancelled upstream too)."""
     if generation.status == S.QUEUED and _move(generation, [S.QUEUED], S.CANCELLED, stage="", error="Cancelled."):
@@ -345,6 +441,7 @@ def generation_submit_step(*, generation_id, token: str = "") -> None:
         track_token=secrets.token_hex(8),
         attempts=F("attempts") + 1,
         stage="Sending to the provider",
+        sending_since=timezone.now(),
         updated_at=timezone.now(),
     )
     if not claimed:
@@ -354,11 +451,16 @@ def generation_submit_step(*, generation_id, token: str = "") -> None:
     try:
         request_id = provider.submit(generation)
     except HiggsfieldError as exc:
-        if exc.permanent or generation.attempts >= settings.GENERATION_SUBMIT_ATTEMPTS:
+        if exc.maybe_sent:
+            generation_unconfirmed(generation=generation, error=str(exc))
+        elif exc.permanent or generation.attempts >= settings.GENERATION_SUBMIT_ATTEMPTS:
             generation_fail(generation=generation, error=str(exc))
         else:
+            # It certainly did not arrive (no connection, or an answer refusing it): safe to send again.
             delay = min(2.0**generation.attempts, 60.0)
-            Generation.objects.filter(pk=generation.pk, status=S.QUEUED).update(stage=f"Retrying: {exc}")
+            Generation.objects.filter(pk=generation.pk, status=S.QUEUED).update(
+                stage=f"Retrying: {exc}", sending_since=None
+            )
             with transaction.atomic():
                 _enqueue_submit(generation, delay=delay)
         return
@@ -369,6 +471,7 @@ def generation_submit_step(*, generation_id, token: str = "") -> None:
             S.SUBMITTED,
             provider_request_id=request_id,
             submitted_at=timezone.now(),
+            sending_since=None,
             stage="Waiting in the provider's queue",
         )
         if moved:
@@ -544,10 +647,20 @@ def generations_watchdog() -> dict:
         with transaction.atomic():
             _schedule_track(generation, 0)
         counts["rescheduled"] += 1
-    # A submission in flight may take the provider's whole timeout (an upload, then the request):
-    # only a job quiet for longer than that was dropped, so a slow provider is never paid twice.
+    # A submission in flight may take the provider's whole timeout (an upload, then the request). A job
+    # still marked as sending long after that lost its worker mid-send: it may have arrived, so it is never
+    # sent again (the person decides). A job that was never sent is submitted again.
     in_flight = timedelta(seconds=settings.HIGGSFIELD_TIMEOUT * 3)
-    stuck = Generation.objects.filter(status=S.QUEUED, updated_at__lt=now - grace - in_flight)
+    counts["unconfirmed"] = 0
+    lost_mid_send = Generation.objects.filter(
+        status=S.QUEUED, sending_since__isnull=False, sending_since__lt=now - grace - in_flight
+    )
+    for generation in lost_mid_send:
+        if generation_unconfirmed(generation=generation, error="the worker sending it stopped before an answer"):
+            counts["unconfirmed"] += 1
+    stuck = Generation.objects.filter(
+        status=S.QUEUED, sending_since__isnull=True, updated_at__lt=now - grace - in_flight
+    )
     for generation in stuck:
         with transaction.atomic():
             Generation.objects.filter(pk=generation.pk).update(updated_at=now)

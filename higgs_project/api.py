@@ -16,9 +16,9 @@ from chats.schemas import ErrorOut, contains_nul
 from chats.services import ServiceError
 from chats.uploads import UploadError
 from generation.api import router as generation_router
+from generation.catalogue_api import router as catalogue_router
 from generation.credits_api import router as credits_router
 from generation.services import GenerationError
-from recommender.api import router as catalogue_router
 
 from .readiness import database_check, readiness_checks
 

@@ -240,7 +240,10 @@ RECOMMENDER_REPLY_STALE_SECONDS = env.int("RECOMMENDER_REPLY_STALE_SECONDS", def
 # Generation: Higgsfield when both keys are set, the local preview provider otherwise.
 HIGGSFIELD_KEY_ID = _secret("HIGGSFIELD_KEY_ID")
 HIGGSFIELD_KEY_SECRET = _secret("HIGGSFIELD_KEY_SECRET")
-HIGGSFIELD_BASE_URL = env.str("HIGGSFIELD_BASE_URL", default="https://platform.higgsfield.ai").rstrip("/")
+# The official SDKs moved to api.higgsfield.ai in 2026 (the docs still name platform.higgsfield.ai).
+HIGGSFIELD_BASE_URL = env.str("HIGGSFIELD_BASE_URL", default="https://api.higgsfield.ai").rstrip("/")
+# Higgsfield's published OpenAPI document, which `manage.py sync_models` reads the models from.
+HIGGSFIELD_OPENAPI_URL = env.str("HIGGSFIELD_OPENAPI_URL", default="https://docs.higgsfield.ai/docs/openapi.json")
 HIGGSFIELD_TIMEOUT = env.float("HIGGSFIELD_TIMEOUT", default=30.0)
 # Tries at submitting a job when Higgsfield answers 408, 429, 5xx or times out.
 GENERATION_SUBMIT_ATTEMPTS = env.int("GENERATION_SUBMIT_ATTEMPTS", default=5)

@@ -16,9 +16,10 @@ import httpx2
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from generation.model_list import IMAGE_TO_VIDEO, KINDS, MODELS, TEXT_TO_IMAGE, TEXT_TO_VIDEO
+from generation.model_catalogue import model_list
+from generation.model_schema import IMAGE_TO_VIDEO, KINDS, TEXT_TO_IMAGE, TEXT_TO_VIDEO, image_required
+from generation.models import GenerationModel, Motion, Style
 
-from .models import Motion, Style
 from .types import OptionDraft, Preference, RecommenderError, Reply, ReplySink, Turn
 
 logger = logging.getLogger(__name__)
@@ -55,21 +56,28 @@ Follow-ups like "make it darker" or "now as a video" refer to the earlier turns:
 If a tool call is refused, fix what the refusal says and call add_option again; accepted options stay."""
 
 
-def _models_text() -> str:
+def _offered_models() -> dict[str, GenerationModel]:
+    """The enabled models an option can name: those needing a reference image are the generate step's choice."""
+    return {m.name: m for m in model_list() if not image_required(m.input_schema) or m.kind == IMAGE_TO_VIDEO}
+
+
+def _models_text(models: dict[str, GenerationModel]) -> str:
     lines = ["Models by kind:"]
     for kind in KINDS:
-        entries = [f"{m.key} ({m.summary})" for m in MODELS.values() if m.kind == kind]
+        entries = [f"{m.name} ({m.summary})" if m.summary else m.name for m in models.values() if m.kind == kind]
         lines.append(f"- {kind}: " + "; ".join(entries))
     return "\n".join(lines)
 
 
 @dataclass(frozen=True)
 class Catalogue:
-    """The enabled catalogue under short references, and the text the model reads."""
+    """The enabled catalogue under short references, the enabled models, and the text the model reads."""
 
     styles: dict[str, Style]
     motions: dict[str, Motion]
     text: str
+    models: dict[str, GenerationModel] = None
+    models_text: str = ""
 
 
 def _clean(text: str) -> str:
@@ -84,7 +92,19 @@ def catalogue_load() -> Catalogue:
     lines.append("")
     lines.append("Camera motions (ref | name | description):")
     lines += [f"{ref} | {_clean(m.name)} | {_clean(m.description)}".rstrip(" |") for ref, m in motions.items()]
-    return Catalogue(styles=styles, motions=motions, text="\n".join(lines))
+    models = _offered_models()
+    return Catalogue(
+        styles=styles, motions=motions, text="\n".join(lines), models=models, models_text=_models_text(models)
+    )
+
+
+def add_option_tool(model_names: list[str]) -> dict:
+    """The add_option tool, naming the enabled models: it changes (and the cached prefix with it) only when they do."""
+    tool = {**ADD_OPTION_TOOL, "input_schema": {**ADD_OPTION_TOOL["input_schema"]}}
+    properties = dict(tool["input_schema"]["properties"])
+    properties["model"] = {"type": "string", "enum": list(model_names)}
+    tool["input_schema"]["properties"] = properties
+    return tool
 
 
 ADD_OPTION_TOOL = {
@@ -94,7 +114,7 @@ ADD_OPTION_TOOL = {
         "type": "object",
         "properties": {
             "kind": {"type": "string", "enum": list(KINDS)},
-            "model": {"type": "string", "enum": list(MODELS)},
+            "model": {"type": "string", "description": "One of the models listed for the option's kind."},
             "ref": {"type": "string", "description": "A catalogue reference: S… for styles, M… for motions."},
             "prompt": {"type": "string", "description": f"{PROMPT_MIN_WORDS} to {PROMPT_MAX_WORDS} words."},
             "reason": {"type": "string", "description": "One or two sentences."},
@@ -137,9 +157,10 @@ def option_check(
         return None, "image_to_video needs an image attached to the message; use text_to_video instead."
     if has_image and kind != IMAGE_TO_VIDEO and not preference.kind:
         return None, "The person attached an image to animate: offer image_to_video options."
-    model = MODELS.get(model_key)
+    models = catalogue.models if catalogue.models is not None else _offered_models()
+    model = models.get(model_key)
     if model is None or model.kind != kind:
-        names = ", ".join(m.key for m in MODELS.values() if m.kind == kind)
+        names = ", ".join(m.name for m in models.values() if m.kind == kind)
         return None, f"Model {model_key!r} does not do {kind}: use one of {names}."
     style = motion = None
     if kind == TEXT_TO_IMAGE:
@@ -239,7 +260,7 @@ async def compose(
 ) -> Reply:
     catalogue = await sync_to_async(catalogue_load)()
     system = [
-        {"type": "text", "text": INSTRUCTIONS + "\n\n" + _models_text()},
+        {"type": "text", "text": INSTRUCTIONS + "\n\n" + catalogue.models_text},
         {"type": "text", "text": catalogue.text, "cache_control": {"type": "ephemeral"}},
     ]
     messages = history_messages(history, settings.RECOMMENDER_HISTORY_TOKENS)
@@ -256,7 +277,7 @@ async def compose(
                 model=settings.ANTHROPIC_MODEL,
                 max_tokens=settings.ANTHROPIC_MAX_TOKENS,
                 system=system,
-                tools=[ADD_OPTION_TOOL],
+                tools=[add_option_tool(list(catalogue.models))],
                 messages=messages,
             ) as stream:
                 async for event in stream:

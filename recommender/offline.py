@@ -12,15 +12,9 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from generation.model_list import (
-    IMAGE_TO_VIDEO,
-    MODELS,
-    TEXT_TO_IMAGE,
-    TEXT_TO_VIDEO,
-    GenerationModel,
-    models_for_kind,
-)
-from recommender.models import Motion, Style
+from generation.model_catalogue import model_list, model_resolve
+from generation.model_schema import IMAGE_TO_VIDEO, TEXT_TO_IMAGE, TEXT_TO_VIDEO, image_required
+from generation.models import GenerationModel, Motion, Style
 from recommender.types import OptionDraft, Preference, Reply
 
 RECOMMENDER = "offline"
@@ -824,8 +818,9 @@ def _pick_entries(
 
 # What each model is especially good at, as concepts of the table above. Unknown models simply have none.
 MODEL_STRENGTHS: dict[str, tuple[str, ...]] = {
+    "soul": ("portrait", "fashion"),
     "nano-banana": ("text", "minimal", "illustration"),
-    "seedream": ("vivid", "landscape", "fantasy", "epic", "nature"),
+    "flux-kontext": ("vivid", "landscape", "fantasy", "epic", "nature"),
     "kling-2-5": ("energetic", "sport", "vehicle", "water", "fire"),
     "seedance": ("product", "fashion", "studio"),
     "wan-25-fast": ("quick",),
@@ -833,6 +828,12 @@ MODEL_STRENGTHS: dict[str, tuple[str, ...]] = {
     "minimax-t2v": ("portrait", "music", "cinematic"),
     "seedance-v1-lite-t2v": ("quick",),
 }
+
+
+def models_for_kind(kind: str) -> list[GenerationModel]:
+    """The enabled models of a kind an option can name (one that needs a reference image is not offered
+    for a text-to-image idea: the generate step switches to it when the person gives one)."""
+    return [m for m in model_list(kind=kind) if kind == IMAGE_TO_VIDEO or not image_required(m.input_schema)]
 
 
 def _takes_catalogue(model: GenerationModel, kind: str) -> bool:
@@ -1438,18 +1439,16 @@ def _image_video_prompt(request: _Request, pick: _Pick, current: _Message) -> st
 # Writing the reason and the reply.
 
 MODEL_REASONS = {
-    "soul": "Higgsfield Soul applies the style natively, with fashion-grade photorealism.",
+    "soul": "Higgsfield Soul gives fashion-grade photorealism, with the style spelled out in the prompt.",
     "nano-banana": "Nano Banana follows long, detailed prompts closely, so the style is spelled out in the prompt.",
-    "seedream": (
-        "Seedream 4 adds rich detail and vivid colour at high resolution, with the style carried by the prompt."
-    ),
+    "flux-kontext": "Flux Kontext Max adds rich detail at high resolution, with the style carried by the prompt.",
     "dop": "Higgsfield DoP runs the motion preset natively, for a true cinematic camera move.",
-    "kling-2-5": "Kling 2.5 gives smooth, physically believable motion, with the move written into the prompt.",
+    "kling-2-5": "Kling 2.5 Turbo gives smooth, physically believable motion, with the move written into the prompt.",
     "seedance": "Seedance Pro keeps the subject consistent through the move, which is written into the prompt.",
-    "wan-25-fast": "Wan 2.5 Fast is a quick, inexpensive way to preview the move before a final render.",
-    "minimax": "MiniMax Hailuo handles faces and gestures naturally, with the move written into the prompt.",
-    "minimax-t2v": "MiniMax Hailuo T2V builds the whole clip from the written scene, camera move included.",
-    "seedance-v1-lite-t2v": "Seedance Lite T2V turns the scene into a short clip quickly, camera move included.",
+    "wan-25-fast": "Wan 2.5 is a quick, inexpensive way to preview the move before a final render.",
+    "minimax": "Hailuo 02 handles faces and gestures naturally, with the move written into the prompt.",
+    "minimax-t2v": "Hailuo 02 builds the whole clip from the written scene, camera move included.",
+    "seedance-v1-lite-t2v": "Seedance Lite turns the scene into a short clip quickly, camera move included.",
 }
 MATCH_REASONS = (
     "“{name}” picks up the {words} in your request: {character}.",
@@ -1654,7 +1653,8 @@ def recommend(
     if not has_image and (not current.meaningful or not request.subject):
         return Reply(content_text=_question(current), options=[], recommender=RECOMMENDER)
 
-    preferred = MODELS.get(preference.model_key)
+    resolved = model_resolve(name=preference.model_key) if preference.model_key else None
+    preferred = resolved.model if resolved else None
     if preferred is not None and preferred.kind == request.kind:
         models = [preferred]
     else:

@@ -3,7 +3,7 @@
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from generation.model_list import IMAGE_TO_VIDEO
+from generation.model_schema import IMAGE_TO_VIDEO
 
 from .types import Preference, RecommenderError, Reply, ReplySink, Turn
 

@@ -3,7 +3,7 @@
 from django import template
 from django.utils import timezone
 
-from generation.model_list import MODELS
+from generation.model_catalogue import model_labels
 from generation.models import Generation
 
 register = template.Library()
@@ -18,13 +18,13 @@ STATUS_LABELS = {
     "nsfw": "Withheld as unsafe",
     "cancelled": "Cancelled",
     "timed_out": "Timed out",
+    "unconfirmed": "Not confirmed: not sent again",
 }
 
 
 @register.filter
 def model_label(key: str) -> str:
-    model = MODELS.get(key)
-    return model.label if model else key
+    return model_labels().get(key, key)
 
 
 @register.filter
@@ -81,7 +81,7 @@ def catalogue_name(option) -> str:
 @register.simple_tag
 def generation_look(generation: Generation) -> str:
     """The name of the style or motion a generation used ('' when none)."""
-    from recommender.selectors import motion_list, style_list
+    from generation.selectors import motion_list, style_list
 
     if generation.style_id:
         entry = style_list(enabled_only=False).filter(pk=generation.style_id).first()

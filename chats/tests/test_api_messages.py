@@ -3,8 +3,7 @@
 import pytest
 
 from chats.models import Chat, Message, Option
-from generation.model_list import MODELS
-from recommender.models import Motion, Style
+from generation.models import GenerationModel, Motion, Style
 
 pytestmark = pytest.mark.django_db
 
@@ -62,8 +61,8 @@ def test_options_name_real_catalogue_entries_and_models(alice_api, chat):
     for option in options:
         assert set(option) == OPTION_KEYS
         assert option["message_id"] == message["id"]
-        assert option["model_key"] in MODELS
-        assert MODELS[option["model_key"]].kind == option["tool_type"]
+        model = GenerationModel.objects.get(name=option["model_key"], enabled=True)
+        assert model.kind == option["tool_type"]
         assert option["result_url"] is None
         assert len(option["enhanced_prompt"].split()) >= 100
         assert option["reason"]

@@ -97,10 +97,17 @@ def test_a_preferred_mode_decides_the_kind_of_every_option(alice, chat):
 
 
 def test_a_preferred_model_is_the_model_of_every_option_and_implies_its_mode(alice, chat):
-    response, reply = post(alice, chat, text="a cinematic sunset over mountains", model="seedream")
+    response, reply = post(alice, chat, text="a cinematic sunset over mountains", model="reve")
     assert response.status_code == 200
     options = list(reply.options.all())
-    assert options and {(o.kind, o.model_key) for o in options} == {("text_to_image", "seedream")}
+    assert options and {(o.kind, o.model_key) for o in options} == {("text_to_image", "reve")}
+
+
+def test_an_older_clients_model_name_means_its_stand_in(alice, chat):
+    # Seedream is not in Higgsfield's published API: the name older clients send means Flux Kontext Max.
+    response, reply = post(alice, chat, text="a cinematic sunset over mountains", model="seedream")
+    assert response.status_code == 200
+    assert {o.model_key for o in reply.options.all()} == {"flux-kontext"}
 
 
 def test_a_retried_reply_keeps_the_preference(alice, chat):
@@ -117,7 +124,7 @@ def test_a_retried_reply_keeps_the_preference(alice, chat):
     [
         ({"mode": "text_to_image", "model": "kling-2-5"}, "makes image-to-video, not text-to-image"),
         ({"mode": "image_to_video"}, "needs an image: attach one"),
-        ({"model": "no-such-model"}, "Select a valid choice"),
+        ({"model": "no-such-model"}, "Unknown model"),
         ({"mode": "sound"}, "Select a valid choice"),
     ],
 )

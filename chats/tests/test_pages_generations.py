@@ -76,7 +76,7 @@ def test_the_chat_page_shows_generations_after_a_reload(alice, option):
 
 def test_the_chosen_model_wins_and_a_model_of_another_kind_is_refused(alice, option):
     client = client_for(alice)
-    other = "seedream" if option.model_key != "seedream" else "soul"
+    other = "nano-banana" if option.model_key != "nano-banana" else "soul"
     assert generate(client, option, model=other).status_code == 200
     assert Generation.objects.get(option=option).model_key == other
     response = generate(client, option, model="kling-2-5")

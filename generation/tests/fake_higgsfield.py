@@ -3,6 +3,14 @@
 It answers submit, status, cancel and the catalogue lists, serves result files like a CDN, and delivers webhooks
 from one event-loop thread (its timer heap is the scheduler) as each request reaches its final status. Tests
 script the outcome of each request and the HTTP faults of each kind of call, then read back what arrived.
+
+It is as strict as the real service (facts in ../shared/higgsfield/NOTES.md):
+- a submit goes to one of the catalogue's model paths (`models`, loaded from models.json) or gets 404, and its
+  body is validated against that model's schema: a wrong type, a value out of its enum or range, a missing
+  required field or an unknown one answers FastAPI's 422 `{"detail": [{"loc", "msg", "type"}, ...]}`;
+- it takes `Authorization: Key id:secret` or the legacy `hf-api-key` + `hf-secret` pair, else 401;
+- no User-Agent, or a generic one (python-httpx, curl...), gets Cloudflare's 403 `error code: 1010`;
+- `GET /docs/openapi.json` serves the catalogue as Higgsfield's OpenAPI document.
 """
 
 from __future__ import annotations
@@ -25,11 +33,20 @@ from io import BytesIO
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from generation.tests.higgsfield_spec import (
+    load_models,
+    model_path,
+    openapi_document,
+    request_schema,
+    validation_errors,
+)
+
 __all__ = [
     "CancelCall",
     "Call",
     "FakeHiggsfield",
     "Outcome",
+    "Rejection",
     "Submission",
     "WebhookDelivery",
     "is_video_model",
@@ -41,9 +58,16 @@ OUTCOMES = ("completed", "failed", "nsfw")
 FINAL_STATUSES = (*OUTCOMES, "canceled")
 PATH_KINDS = ("submit", "status", "cancel", "file", "upload")
 # A model id holding one of these words makes a video, as the platform's video model families are named.
-VIDEO_WORDS = ("video", "dop", "kling", "seedance", "wan", "minimax", "hailuo")
+# (Submissions use the catalogue's `kind` instead; this serves ids outside it.)
+VIDEO_WORDS = ("video", "dop", "kling", "seedance", "wan", "minimax", "hailuo", "veo", "sora")
 IMAGE_SIZE = (64, 48)
 VIDEO_DURATION_MS = 5000
+WEBHOOK_FORMATS = ("flat", "envelope")
+# Cloudflare in front of Higgsfield has refused requests with no or a generic User-Agent with
+# 403 "error code: 1010" (NOTES.md, User-Agent). The SDKs send higgsfield-client-py/1.0 and the like.
+GENERIC_USER_AGENTS = ("python-httpx", "python-requests", "curl", "python-urllib")
+TEST_USER_AGENT = "higgs-tests/1.0"
+DOCS_PATHS = ("/docs/openapi.json", "/openapi.json")
 
 
 def is_video_model(model_id: str) -> bool:
@@ -153,6 +177,7 @@ class Submission:
     queue_seconds: float
     work_seconds: float
     canceled_at: float | None = None
+    kind: str | None = None  # "image" or "video", from the catalogue
 
     @property
     def final_at(self) -> float:
@@ -163,6 +188,8 @@ class Submission:
 
     @property
     def video(self) -> bool:
+        if self.kind is not None:
+            return self.kind == "video"
         return is_video_model(self.model_id)
 
     def status_at(self, now: float) -> str:
@@ -181,8 +208,20 @@ class Call:
 
     method: str
     path: str
-    kind: str  # submit, status, cancel, file, catalogue or unknown
+    kind: str  # submit, status, cancel, file, upload, catalogue, docs or unknown
     status: int
+    at: float
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A submission refused for its path or body (404 unknown model, 400 not a JSON object, 422 invalid).
+    It got no request id and is not in `submissions`."""
+
+    path: str  # the URL path, "/higgsfield-ai/soul/standard"
+    body: Any  # the parsed JSON, or the raw bytes when they were not JSON
+    status: int
+    detail: Any  # the answer's "detail": a string, or FastAPI's list of {loc, msg, type}
     at: float
 
 
@@ -245,9 +284,19 @@ class FakeHiggsfield:
         duplicate_webhooks: int = 0,
         webhook_timeout: float = 5.0,
         join_timeout: float = 5.0,
+        models: list[dict[str, Any]] | None = None,
+        webhook_format: str = "flat",
     ):
         self.key_id = key_id
         self.key_secret = key_secret
+        # The catalogue in models.json's format (id, path, kind, params...). Read at each submission and each
+        # /docs/openapi.json, so a test may add, remove or change a model at any time.
+        self.models: list[dict[str, Any]] = load_models() if models is None else models
+        # "flat": the documented webhook body, the status JSON. "envelope": {request_id, status, error?, payload}
+        # as some third-party code parses it (NOTES.md, disagreement 4). Read at each delivery.
+        if webhook_format not in WEBHOOK_FORMATS:
+            raise ValueError(f"webhook_format must be one of {WEBHOOK_FORMATS}, not {webhook_format!r}")
+        self.webhook_format = webhook_format
         # Read at each submission, so a test may change them between submissions.
         self.queue_seconds = queue_seconds
         self.work_seconds = work_seconds
@@ -269,6 +318,7 @@ class FakeHiggsfield:
         self._idle = threading.Condition(self._lock)  # wait_for_webhooks() waits on it
         self._requests: dict[str, Submission] = {}
         self._submissions: list[Submission] = []
+        self._rejections: list[Rejection] = []
         self._status_calls: Counter[str] = Counter()
         self._cancels: list[CancelCall] = []
         self._calls: list[Call] = []
@@ -353,7 +403,8 @@ class FakeHiggsfield:
 
     @property
     def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Key {self.key_id}:{self.key_secret}"}
+        """The key, and a User-Agent the Cloudflare check lets through."""
+        return {"Authorization": f"Key {self.key_id}:{self.key_secret}", "User-Agent": TEST_USER_AGENT}
 
     # Scripts
 
@@ -391,6 +442,24 @@ class FakeHiggsfield:
     def submissions(self) -> list[Submission]:
         with self._lock:
             return list(self._submissions)
+
+    @property
+    def rejections(self) -> list[Rejection]:
+        """Submissions refused for their path or body; empty when everything sent was valid."""
+        with self._lock:
+            return list(self._rejections)
+
+    def model(self, path: str) -> dict[str, Any] | None:
+        """The catalogue entry whose URL path is `path` ("/higgsfield-ai/soul/standard"), if any."""
+        with self._lock:
+            models = list(self.models)
+        return next((model for model in models if model_path(model) == path), None)
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document /docs/openapi.json serves for the current catalogue."""
+        with self._lock:
+            models = list(self.models)
+        return openapi_document(models)
 
     @property
     def status_calls(self) -> Counter[str]:
@@ -441,8 +510,15 @@ class FakeHiggsfield:
         if path_kind not in PATH_KINDS:
             raise ValueError(f"path_kind must be one of {PATH_KINDS}, not {path_kind!r}")
 
-    def _authorized(self, authorization: str | None) -> bool:
-        return authorization == f"Key {self.key_id}:{self.key_secret}"
+    def _authorized(self, headers: Any) -> bool:
+        # The documented header, or the legacy pair the docs say is still accepted (the JS v1 client sends it).
+        if headers.get("Authorization") == f"Key {self.key_id}:{self.key_secret}":
+            return True
+        return headers.get("hf-api-key") == self.key_id and headers.get("hf-secret") == self.key_secret
+
+    def _reject(self, path: str, body: Any, status: int, detail: Any) -> None:
+        with self._lock:
+            self._rejections.append(Rejection(path, body, status, detail, time.monotonic()))
 
     def _take_fault(self, kind: str) -> _Fault | None:
         with self._lock:
@@ -458,7 +534,7 @@ class FakeHiggsfield:
         with self._lock:
             self._calls.append(call)
 
-    def _submit(self, model_id: str, body: Any, webhook_url: str | None) -> Submission:
+    def _submit(self, model_id: str, body: Any, webhook_url: str | None, kind: str | None = None) -> Submission:
         scripted = self.outcomes.popleft() if self.outcomes else "completed"
         outcome = Outcome(scripted) if isinstance(scripted, str) else scripted
         work = self.work_seconds if outcome.work_seconds is None else outcome.work_seconds
@@ -471,6 +547,7 @@ class FakeHiggsfield:
             outcome=outcome,
             queue_seconds=self.queue_seconds,
             work_seconds=work,
+            kind=kind,
         )
         with self._lock:
             self._requests[sub.request_id] = sub
@@ -525,24 +602,43 @@ class FakeHiggsfield:
             "cancel_url": f"{base}/requests/{sub.request_id}/cancel",
         }
 
-    def _answer(self, sub: Submission, now: float) -> bytes:
-        """The status JSON for `sub` at `now`, as a poll or a webhook carries it."""
+    def _result_url(self, sub: Submission) -> str:
+        return sub.outcome.result_url or f"{self.url}/files/{sub.request_id}.{'mp4' if sub.video else 'png'}"
+
+    def _answer(self, sub: Submission, now: float, envelope: bool = False) -> bytes:
+        """The status JSON for `sub` at `now`, as a poll or a (flat) webhook carries it; or the envelope."""
         status = sub.status_at(now)
         final = status in OUTCOMES
         if final and sub.outcome.malformed is not False:
             if isinstance(sub.outcome.malformed, bytes):
                 return sub.outcome.malformed
             return json.dumps({"status": status}).encode()
-        base = self.url
+        if envelope:
+            return json.dumps(self._envelope(sub, status)).encode()
         answer = self._links(sub, status)
         if status == "completed":
             if sub.video:
-                answer["video"] = {"url": sub.outcome.result_url or f"{base}/files/{sub.request_id}.mp4"}
+                answer["video"] = {"url": self._result_url(sub)}
             else:
-                answer["images"] = [{"url": sub.outcome.result_url or f"{base}/files/{sub.request_id}.png"}]
+                answer["images"] = [{"url": self._result_url(sub)}]
         elif status == "failed":
             answer["error"] = sub.outcome.error or "Generation failed"
         return json.dumps(answer).encode()
+
+    def _envelope(self, sub: Submission, status: str) -> dict[str, Any]:
+        """The webhook shape seen in third-party code (fal.ai-like, unverified for Higgsfield): outputs under
+        `payload`, video as a list too; `payload` is null when there is no output."""
+        answer: dict[str, Any] = {"request_id": sub.request_id, "status": status}
+        if status == "failed":
+            answer["error"] = sub.outcome.error or "Generation failed"
+        payload = None
+        if status == "completed":
+            if sub.video:
+                payload = {"video": [{"url": self._result_url(sub), "content_type": "video/mp4"}]}
+            else:
+                payload = {"images": [{"url": self._result_url(sub), "content_type": "image/png"}]}
+        answer["payload"] = payload
+        return answer
 
     # Webhooks: one thread runs an event loop; loop.call_at keeps the due times (a heap), and each delivery is a task,
     # so hundreds due at once go out together and none waits for a slow receiver.
@@ -588,7 +684,8 @@ class FakeHiggsfield:
             with self._lock:
                 sub = self._requests[delivery.request_id]
             url = sub.webhook_url or ""
-            status, error = await self._post(url, self._answer(sub, time.monotonic()))
+            envelope = self.webhook_format == "envelope"
+            status, error = await self._post(url, self._answer(sub, time.monotonic(), envelope))
             record = WebhookDelivery(
                 delivery.request_id, url, delivery.attempt, time.monotonic(), status, error, delivery.duplicate
             )
@@ -678,6 +775,11 @@ class _WebhookPost(asyncio.Protocol):
     def connection_lost(self, exc):
         if not self.answered.done():
             self.answered.set_exception(exc or EOFError("the receiver closed the connection without an answer"))
+
+
+def _generic_agent(user_agent: str | None) -> bool:
+    agent = (user_agent or "").strip().lower()
+    return not agent or agent.startswith(GENERIC_USER_AGENTS)
 
 
 def _shut(conn: socket.socket | None) -> None:
@@ -771,12 +873,18 @@ class _Handler(BaseHTTPRequestHandler):
             kind = "cancel"
         elif method == "GET" and path in ("/v1/text2image/soul-styles", "/v1/motions"):
             kind = "catalogue"
+        elif method == "GET" and path in DOCS_PATHS:
+            # docs.higgsfield.ai serves the spec to anyone: no key, and it is not the API's Cloudflare zone.
+            return self._json(method, "docs", 200, fake.openapi())
         elif method == "POST" and segments[0] not in ("", "requests", "files"):
             kind = "submit"
 
-        if kind != "file" and not fake._authorized(self.headers.get("Authorization")):
-            detail = "Missing Authorization header" if "Authorization" not in self.headers else "Invalid credentials"
-            return self._json(method, kind, 401, {"detail": detail})
+        # Result files come from a CDN, not through Higgsfield's Cloudflare: only the API checks the agent.
+        if kind != "file" and _generic_agent(self.headers.get("User-Agent")):
+            return self._send(method, kind, 403, b"error code: 1010", "text/plain; charset=UTF-8")
+        if kind != "file" and not fake._authorized(self.headers):
+            # Missing and wrong credentials answer alike (NOTES.md, auth).
+            return self._json(method, kind, 401, {"detail": "Invalid credentials"})
         if kind == "unknown":
             status = 405 if method not in ("GET", "POST") else 404
             return self._json(method, kind, status, {"detail": HTTPStatus(status).phrase})
@@ -824,15 +932,30 @@ class _Handler(BaseHTTPRequestHandler):
             detail = "Request not found" if status == 404 else "Request can only be canceled while queued"
             return self._json(method, kind, status, {"detail": detail})
 
+        self._submit(path, parts.query, raw)
+
+    def _submit(self, path: str, query: str, raw: bytes) -> None:
+        """A submission: the path must be a model's, the body a JSON object valid for that model."""
+        fake = self.server.fake
         try:
             body = json.loads(raw)
         except ValueError:
-            body = None
+            body = raw
+        model = fake.model(path)
+        if model is None:
+            return self._refuse(path, body, 404, "Not Found")
         if not isinstance(body, dict):
-            return self._json(method, kind, 400, {"detail": "The request body must be a JSON object"})
-        webhook = parse_qs(parts.query).get("hf_webhook", [None])[0]
-        sub = fake._submit(path.strip("/"), body, webhook)
-        self._json(method, kind, 200, fake._links(sub, "queued"))
+            return self._refuse(path, body, 400, "The request body must be a JSON object")
+        errors = validation_errors(request_schema(model), body)
+        if errors:
+            return self._refuse(path, body, 422, errors)
+        webhook = parse_qs(query).get("hf_webhook", [None])[0]
+        sub = fake._submit(path.strip("/"), body, webhook, model.get("kind"))
+        self._json("POST", "submit", 200, fake._links(sub, "queued"))
+
+    def _refuse(self, path: str, body: Any, status: int, detail: Any) -> None:
+        self.server.fake._reject(path, body, status, detail)
+        self._json("POST", "submit", status, {"detail": detail})
 
     def _upload_put(self, slot: str, raw: bytes) -> None:
         fake = self.server.fake

@@ -1,22 +1,42 @@
 """The fake Higgsfield platform, proven over loopback with httpx and a webhook receiver of our own."""
 
 import asyncio
+import copy
+import http.client
 import json
 import struct
 import threading
 import time
+import uuid
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 from PIL import Image
 
+from generation.tests import higgsfield_spec
 from generation.tests.fake_higgsfield import FakeHiggsfield, Outcome, is_video_model, mp4_bytes, png_bytes
+from generation.tests.higgsfield_spec import (
+    ITEM_SCHEMAS,
+    load_models,
+    model_path,
+    openapi_document,
+    request_schema,
+    request_schemas,
+    request_schemas_from_openapi,
+)
 
 SOUL = "higgsfield-ai/soul/standard"
-KLING = "kling-video/v2.5/turbo/image-to-video"
+KLING = "kling-video/v2.5-turbo/pro/image-to-video"
+DOP = "higgsfield-ai/dop/standard"
+VEO = "veo3.1/image-to-video"
+IMAGE_URL = "https://example.com/a.png"
+PROMPT = {"prompt": "a rainy street"}
+AGENT = {"User-Agent": "higgs-tests/1.0"}
+MODELS = load_models()
 
 
 @pytest.fixture
@@ -135,12 +155,14 @@ class Receiver:
 
 
 def test_it_refuses_calls_without_the_right_key(server):
-    request_id = httpx.post(f"{server.url}/{SOUL}", json={}, headers=server.auth_headers).json()["request_id"]
+    request_id = httpx.post(f"{server.url}/{SOUL}", json=PROMPT, headers=server.auth_headers).json()["request_id"]
     wrong = [
         {},
         {"Authorization": "Key test-id:wrong"},
         {"Authorization": "Bearer test-id:test-secret"},
-        {"hf-api-key": "test-id", "hf-secret": "test-secret"},
+        {"Authorization": "test-id:test-secret"},  # the spec's securitySchemes form, without "Key "
+        {"hf-api-key": "test-id", "hf-secret": "wrong"},
+        {"hf-api-key": "test-id"},
     ]
     for headers in wrong:
         for method, path in [
@@ -148,20 +170,407 @@ def test_it_refuses_calls_without_the_right_key(server):
             ("GET", f"/requests/{request_id}/status"),
             ("POST", f"/requests/{request_id}/cancel"),
             ("GET", "/v1/motions"),
+            ("POST", "/files/generate-upload-url"),
         ]:
-            response = httpx.request(method, f"{server.url}{path}", json={}, headers=headers)
+            response = httpx.request(method, f"{server.url}{path}", json=PROMPT, headers={**headers, **AGENT})
             assert response.status_code == 401, (headers, path)
-            assert isinstance(response.json()["detail"], str)
+            assert response.json() == {"detail": "Invalid credentials"}
     assert len(server.submissions) == 1
     assert server.cancels == []
+    assert server.rejections == []  # refused for the key, not the body
+
+
+def test_it_takes_the_key_and_the_legacy_header_pair(server):
+    documented = {"Authorization": "Key test-id:test-secret", **AGENT}
+    legacy = {"hf-api-key": "test-id", "hf-secret": "test-secret", **AGENT}
+    for headers in (documented, legacy):
+        answer = httpx.post(f"{server.url}/{SOUL}", json=PROMPT, headers=headers)
+        assert answer.status_code == 200, headers
+        request_id = answer.json()["request_id"]
+        assert httpx.get(f"{server.url}/requests/{request_id}/status", headers=headers).status_code == 200
+        assert httpx.get(f"{server.url}/v1/text2image/soul-styles", headers=headers).status_code == 200
+    assert len(server.submissions) == 2
 
 
 def test_it_takes_other_keys_when_configured():
     with FakeHiggsfield(key_id="abc", key_secret="xyz") as fake:
-        ok = httpx.post(f"{fake.url}/{SOUL}", json={}, headers={"Authorization": "Key abc:xyz"})
-        refused = httpx.post(f"{fake.url}/{SOUL}", json={}, headers={"Authorization": "Key test-id:test-secret"})
+        ok = httpx.post(f"{fake.url}/{SOUL}", json=PROMPT, headers={"Authorization": "Key abc:xyz", **AGENT})
+        legacy = httpx.post(
+            f"{fake.url}/{SOUL}", json=PROMPT, headers={"hf-api-key": "abc", "hf-secret": "xyz", **AGENT}
+        )
+        refused = httpx.post(
+            f"{fake.url}/{SOUL}", json=PROMPT, headers={"Authorization": "Key test-id:test-secret", **AGENT}
+        )
     assert ok.status_code == 200
+    assert legacy.status_code == 200
     assert refused.status_code == 401
+
+
+# User-Agent
+
+
+@pytest.mark.parametrize(
+    "agent", ["", "python-httpx/0.28.1", "python-requests/2.32.3", "curl/8.5.0", "Python-urllib/3.13", None]
+)
+def test_no_or_a_generic_user_agent_is_refused_like_cloudflare_does(server, agent):
+    headers = {"Authorization": f"Key {server.key_id}:{server.key_secret}"}
+    if agent is not None:
+        headers["User-Agent"] = agent
+    # With agent None, httpx sends its own default, python-httpx/<version>.
+    for method, path in [("POST", f"/{SOUL}"), ("GET", "/requests/x/status"), ("GET", "/v1/motions")]:
+        response = httpx.request(method, f"{server.url}{path}", json=PROMPT, headers=headers)
+        assert response.status_code == 403, (agent, path)
+        assert response.text == "error code: 1010"
+        assert response.headers["content-type"].startswith("text/plain")
+    assert server.submissions == []
+
+
+def test_a_request_with_no_user_agent_header_at_all_is_refused(server):
+    host, port = server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)  # http.client sends no User-Agent
+    try:
+        key = {"Authorization": f"Key {server.key_id}:{server.key_secret}", "Content-Type": "application/json"}
+        connection.request("POST", f"/{SOUL}", body=json.dumps(PROMPT), headers=key)
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (403, b"error code: 1010")
+    finally:
+        connection.close()
+
+
+def test_a_named_client_passes_and_result_files_need_no_agent(server):
+    agent = {"Authorization": f"Key {server.key_id}:{server.key_secret}", "User-Agent": "higgsfield-client-py/1.0"}
+    request_id = httpx.post(f"{server.url}/{SOUL}", json=PROMPT, headers=agent).json()["request_id"]
+    [image] = httpx.get(f"{server.url}/requests/{request_id}/status", headers=agent).json()["images"]
+    assert httpx.get(image["url"]).status_code == 200  # a CDN URL: bare httpx, no key
+
+
+# Request bodies, checked against the catalogue (models.json)
+
+
+def minimal_value(param):
+    """The smallest valid value of a models.json param (or item), from the catalogue alone."""
+    if param.get("ref") == "MotionSchema":
+        return {"id": str(uuid.uuid4()), "strength": 1.0}
+    if param.get("ref") == "ImageUrlInputImageSchema":
+        return {"type": "image_url", "image_url": IMAGE_URL}
+    if "enum" in param:
+        return param["enum"][0]
+    kind, fmt = higgsfield_spec.param_type(param), param.get("format")
+    if kind == "string" and fmt == "uri":
+        return IMAGE_URL
+    if kind == "string" and fmt == "uuid":
+        return str(uuid.uuid4())
+    if kind == "string":
+        return "x" * max(1, param.get("min_length", 1))
+    if kind == "integer":
+        return param.get("min", 1)
+    if kind == "number":
+        return param.get("min", 0.5)
+    if kind == "boolean":
+        return True
+    if kind == "array":
+        return [minimal_value(param["items"])] * max(1, param.get("min_items", 0))
+    raise AssertionError(f"no sample for {param}")
+
+
+def test_every_model_takes_a_body_of_its_required_params(server, client):
+    for model in MODELS:
+        body = {param["name"]: minimal_value(param) for param in model["params"] if param["required"]}
+        answer = client.post(model_path(model), json=body)
+        assert answer.status_code == 200, (model["id"], body, answer.text)
+        done = status_of(client, answer.json()["request_id"])
+        assert ("video" in done) == (model["kind"] == "video"), model["id"]
+        assert ("images" in done) == (model["kind"] == "image"), model["id"]
+    assert len(server.submissions) == len(MODELS) == 48
+    assert server.rejections == []
+
+
+def test_every_model_takes_every_param_at_its_default(client):
+    for model in MODELS:
+        body = {p["name"]: p["default"] if "default" in p else minimal_value(p) for p in model["params"]}
+        answer = client.post(model_path(model), json=body)
+        assert answer.status_code == 200, (model["id"], body, answer.text)
+
+
+@pytest.mark.parametrize(
+    "model_id, body",
+    [
+        (KLING, {"prompt": "waves", "image_url": IMAGE_URL, "duration": 5}),
+        (KLING, {"prompt": "waves", "image_url": IMAGE_URL, "duration": 10, "cfg_scale": 0.29}),  # 0.29/0.01 in floats
+        (VEO, {"prompt": "waves", "image_url": IMAGE_URL, "duration": "8", "resolution": "1080"}),
+        (
+            DOP,
+            {
+                "prompt": "p",
+                "image_url": IMAGE_URL,
+                "seed": 1000000,
+                "motions": [{"id": str(uuid.uuid4()), "strength": 0}] * 2,
+            },
+        ),
+        ("wan-25-preview/text-to-video", {"prompt": "p", "seed": -1}),
+        ("sora-2/image-to-video", {"prompt": "p"}),  # image_url is optional on this path in the spec
+        ("nano-banana", {"prompt": "p", "input_images": [{"type": "image_url", "image_url": IMAGE_URL}]}),
+        ("higgsfield-ai/soul/reference", {"prompt": "p", "image_reference_url": IMAGE_URL, "batch_size": 4}),
+    ],
+)
+def test_valid_bodies_are_accepted(server, client, model_id, body):
+    submit(client, model_id, body)
+    assert server.submissions[0].body == body
+    assert server.rejections == []
+
+
+SOUL_CHARACTER = "higgsfield-ai/soul/character"
+
+
+@pytest.mark.parametrize(
+    "model_id, body, expected",
+    [
+        # The docs' own example sends resolution "720p" to soul/standard; its enum is 2K/4K (NOTES.md, 5).
+        (SOUL, {"prompt": "p", "resolution": "720p"}, [(["body", "resolution"], "enum")]),
+        (KLING, {"prompt": "p", "image_url": IMAGE_URL, "duration": "5"}, [(["body", "duration"], "int_type")]),
+        (KLING, {"prompt": "p", "image_url": IMAGE_URL, "duration": 7}, [(["body", "duration"], "enum")]),
+        (VEO, {"prompt": "p", "image_url": IMAGE_URL, "duration": 6}, [(["body", "duration"], "string_type")]),
+        (DOP, {"prompt": "p", "image_url": IMAGE_URL, "seed": 0}, [(["body", "seed"], "greater_than_equal")]),
+        # The spec types seed as an integer (its null default aside): we refuse null; omit the field instead.
+        (DOP, {"prompt": "p", "image_url": IMAGE_URL, "seed": None}, [(["body", "seed"], "int_type")]),
+        (
+            DOP,
+            {"prompt": "p", "image_url": IMAGE_URL, "enhance_prompt": "yes"},
+            [(["body", "enhance_prompt"], "bool_type")],
+        ),
+        (
+            "flux-pro/kontext/max/text-to-image",
+            {"prompt": "p", "seed": 1000001},
+            [(["body", "seed"], "less_than_equal")],
+        ),
+        (KLING, {"prompt": "p"}, [(["body", "image_url"], "missing")]),
+        (KLING, {"prompt": "p", "image_url": "a.png"}, [(["body", "image_url"], "url_parsing")]),
+        (KLING, {"prompt": "p", "image_url": IMAGE_URL, "cfg_scale": 0.005}, [(["body", "cfg_scale"], "multiple_of")]),
+        (SOUL, {"prompt": "p", "style_id": str(uuid.uuid4())}, [(["body", "style_id"], "extra_forbidden")]),
+        (SOUL, {"prompt": "p", "quality": "1080p"}, [(["body", "quality"], "extra_forbidden")]),
+        ("reve/remix", {"prompt": "p", "image_urls": [IMAGE_URL]}, [(["body", "image_urls"], "too_short")]),
+        (
+            "kling-video/v2.1/master/text-to-video",
+            {"prompt": "p" * 2501},
+            [(["body", "prompt"], "string_too_long")],
+        ),
+        (
+            "nano-banana",
+            {"prompt": "p", "input_images": [{"type": "url", "image_url": IMAGE_URL}]},
+            [(["body", "input_images", 0, "type"], "literal_error")],
+        ),
+        (
+            SOUL_CHARACTER,
+            {"prompt": "p", "style_id": "medieval"},
+            [
+                (["body", "style_id"], "uuid_parsing"),
+                (["body", "custom_reference_id"], "missing"),
+                (["body", "custom_reference_strength"], "missing"),  # required although it has a default
+            ],
+        ),
+        (
+            "veo3.1",
+            {"prompt": "p"},
+            [(["body", name], "missing") for name in ("resolution", "aspect_ratio", "generate_audio")],
+        ),
+        (
+            DOP,
+            {
+                "image_url": IMAGE_URL,
+                "motions": [{"id": str(uuid.uuid4()), "strength": 2}, {"id": "360-orbit", "strength": 1}, {}],
+                "style_id": "x",
+            },
+            [
+                (["body", "prompt"], "missing"),
+                (["body", "motions"], "too_long"),
+                (["body", "motions", 0, "strength"], "less_than_equal"),
+                (["body", "motions", 1, "id"], "uuid_parsing"),
+                (["body", "motions", 2, "id"], "missing"),
+                (["body", "motions", 2, "strength"], "missing"),
+                (["body", "style_id"], "extra_forbidden"),
+            ],
+        ),
+    ],
+)
+def test_invalid_bodies_get_422_naming_every_field(server, client, model_id, body, expected):
+    response = client.post(f"/{model_id}", json=body)
+
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert all(set(item) == {"loc", "msg", "type"} and item["msg"] for item in detail), detail
+    assert sorted((item["loc"], item["type"]) for item in detail) == sorted(expected)
+    assert server.submissions == []
+    [rejection] = server.rejections
+    assert (rejection.path, rejection.body, rejection.status, rejection.detail) == (f"/{model_id}", body, 422, detail)
+
+
+def test_a_422_reads_like_fastapis(client):
+    response = client.post(f"/{KLING}", json={"image_url": IMAGE_URL, "duration": "5", "quality": "hd"})
+
+    assert response.json() == {
+        "detail": [
+            {"loc": ["body", "prompt"], "msg": "Field required", "type": "missing"},
+            {"loc": ["body", "duration"], "msg": "Input should be a valid integer", "type": "int_type"},
+            {"loc": ["body", "quality"], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"},
+        ]
+    }
+    wrong_enum = client.post(f"/{SOUL}", json={"prompt": "p", "resolution": "720p"}).json()["detail"]
+    assert wrong_enum == [{"loc": ["body", "resolution"], "msg": "Input should be '2K' or '4K'", "type": "enum"}]
+
+
+def test_an_unknown_model_path_is_404(server, client):
+    # Ids from other sources that are not in the spec (docs/higgsfield-and-claude.md), a v1 path, a near miss.
+    for path in [
+        "/bytedance/seedream/v4/text-to-image",
+        "/kling-video/v2.5/turbo/image-to-video",
+        "/soul/standard",  # the catalogue id; the URL keeps the higgsfield-ai/ prefix
+        "/v1/text2image/soul",
+        f"/{SOUL}/extra",
+    ]:
+        response = client.post(path, json=PROMPT)
+        assert (response.status_code, response.json()) == (404, {"detail": "Not Found"}), path
+    assert server.submissions == []
+    assert [(r.status, r.detail) for r in server.rejections] == [(404, "Not Found")] * 5
+
+
+def test_tests_may_change_the_catalogue_as_they_go():
+    with FakeHiggsfield() as server, httpx.Client(base_url=server.url, headers=server.auth_headers) as client:
+        server.models.append(
+            {
+                "id": "acme/v1/text-to-image",
+                "path": "/acme/v1/text-to-image",
+                "kind": "image",
+                "params": [
+                    {"name": "prompt", "type": "string", "required": True},
+                    {"name": "steps", "required": False, "enum": [10, 20]},  # no type: inferred integer
+                ],
+            }
+        )
+        assert client.post("/acme/v1/text-to-image", json={"prompt": "p", "steps": 20}).status_code == 200
+        refused = client.post("/acme/v1/text-to-image", json={"prompt": "p", "steps": "20"})
+        assert refused.json()["detail"][0]["type"] == "int_type"
+        assert "/acme/v1/text-to-image" in httpx.get(f"{server.url}/docs/openapi.json").json()["paths"]
+
+        kling = server.model(f"/{KLING}")
+        next(p for p in kling["params"] if p["name"] == "duration")["enum"].append(15)
+        assert client.post(f"/{KLING}", json={"prompt": "p", "image_url": IMAGE_URL, "duration": 15}).status_code == 200
+
+        server.models[:] = [model for model in server.models if model["id"] != "soul/standard"]
+        assert client.post(f"/{SOUL}", json=PROMPT).status_code == 404
+        assert f"/{SOUL}" not in server.openapi()["paths"]
+
+
+def test_the_catalogue_can_come_from_another_file(tmp_path, monkeypatch):
+    assert higgsfield_spec.models_json_path() == higgsfield_spec.DEFAULT_MODELS_JSON
+    assert higgsfield_spec.DEFAULT_MODELS_JSON.is_file()
+    one = [model for model in MODELS if model["id"] == "nano-banana"]
+    (tmp_path / "models.json").write_text(json.dumps({"models": one}))
+    monkeypatch.setenv(higgsfield_spec.MODELS_JSON_ENV, str(tmp_path / "models.json"))
+
+    with FakeHiggsfield() as server:
+        assert server.models == one
+        assert httpx.post(f"{server.url}/{SOUL}", json=PROMPT, headers=server.auth_headers).status_code == 404
+    given = FakeHiggsfield(models=copy.deepcopy(MODELS[:2]))
+    assert [model["id"] for model in given.models] == [MODELS[0]["id"], MODELS[1]["id"]]
+
+
+# The OpenAPI document
+
+
+def test_it_serves_the_catalogue_as_higgsfields_openapi_document_without_a_key(server):
+    for path in ("/docs/openapi.json", "/openapi.json"):
+        response = httpx.get(f"{server.url}{path}")  # no key, httpx's own agent: docs.higgsfield.ai is public
+        assert response.status_code == 200
+        assert response.json() == openapi_document(MODELS)
+
+    document = server.openapi()
+    assert document["info"] == {"title": "API Reference"}
+    assert document["servers"] == [{"url": "https://platform.higgsfield.ai"}]
+    assert document["securitySchemes"]["authKey"]["name"] == "Authorization"
+    assert "components" in document and "securitySchemes" not in document["components"]
+    model_paths = {model_path(model) for model in MODELS}
+    assert len(model_paths) == 48
+    assert set(document["paths"]) == model_paths | {"/requests/{request_id}/status", "/requests/{request_id}/cancel"}
+    assert list(document["paths"]["/requests/{request_id}/status"]) == ["get"]
+    assert list(document["paths"]["/requests/{request_id}/cancel"]) == ["post"]
+    assert document["components"]["schemas"]["RequestStatus"]["properties"]["status"]["enum"] == [
+        "queued",
+        "in_progress",
+        "nsfw",
+        "failed",
+        "completed",
+        "canceled",
+    ]
+
+
+def test_the_documents_request_bodies_look_like_the_published_ones(server):
+    paths = server.openapi()["paths"]
+
+    def body(path):
+        operation = paths[path]["post"]
+        assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/RequestStatus"
+        }
+        request_body = operation["requestBody"]
+        assert request_body["required"] is True
+        return request_body["content"]["application/json"]["schema"]
+
+    dop = body(f"/{DOP}")
+    assert dop["type"] == "object"
+    assert dop["required"] == ["prompt", "image_url"]
+    assert dop["properties"]["seed"] == {
+        "type": "integer",
+        "title": "Seed",
+        "default": None,
+        "minimum": 1,
+        "maximum": 1000000,
+    }
+    assert dop["properties"]["prompt"] == {"type": "string", "title": "Prompt"}
+    assert dop["properties"]["motions"]["items"] == {"$ref": "#/definitions/MotionSchema"}
+    assert body("/nano-banana")["properties"]["input_images"]["items"] == {
+        "$ref": "#/definitions/ImageUrlInputImageSchema"
+    }
+    assert body("/higgsfield-ai/popcorn/auto")["properties"]["image_urls"]["items"] == {
+        "type": "string",
+        "format": "uri",
+    }
+    kling = body(f"/{KLING}")["properties"]["duration"]
+    assert (kling["type"], kling["enum"], kling["default"]) == ("integer", [5, 10], 5)
+    veo = body(f"/{VEO}")["properties"]["duration"]
+    assert (veo["type"], veo["enum"], veo["default"]) == ("string", ["4", "6", "8"], "6")
+    assert all(
+        "title" in prop
+        for path in paths
+        if not path.startswith("/requests/")
+        for prop in body(path)["properties"].values()
+    )
+
+
+def test_the_documents_schemas_round_trip_to_the_ones_the_fake_validates_with(server):
+    read_back = request_schemas_from_openapi(server.openapi())
+    validated_with = {model_path(model): request_schema(model) for model in server.models}
+
+    assert read_back == validated_with == request_schemas(MODELS)
+    for schema in validated_with.values():
+        Draft202012Validator.check_schema(schema)
+    motions = validated_with[f"/{DOP}"]["properties"]["motions"]
+    assert motions["items"] == ITEM_SCHEMAS["MotionSchema"]
+    assert validated_with[f"/{SOUL}"]["additionalProperties"] is False
+
+
+def test_a_param_the_spec_leaves_untyped_round_trips_and_is_typed_from_its_enum(server, client):
+    # soul/standard resolution has no `type` in the spec (NOTES.md); models.json fills it in. Take it out again.
+    resolution = next(p for p in server.model(f"/{SOUL}")["params"] if p["name"] == "resolution")
+    del resolution["type"]
+
+    served = server.openapi()["paths"][f"/{SOUL}"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "type" not in served["properties"]["resolution"]
+    assert request_schemas_from_openapi(server.openapi()) == request_schemas(server.models)
+    assert request_schema(server.model(f"/{SOUL}"))["properties"]["resolution"]["type"] == "string"
+    refused = client.post(f"/{SOUL}", json={"prompt": "p", "resolution": 4})
+    assert refused.json()["detail"] == [
+        {"loc": ["body", "resolution"], "msg": "Input should be a valid string", "type": "string_type"}
+    ]
 
 
 # Lifecycle and results
@@ -171,7 +580,7 @@ def test_an_image_request_goes_queued_then_in_progress_then_completed_with_a_png
     server.queue_seconds = 0.3
     server.work_seconds = 0.3
 
-    answer = submit(client, SOUL, {"prompt": "a rainy street", "width_and_height": "1536x1536"})
+    answer = submit(client, SOUL, {"prompt": "a rainy street", "aspect_ratio": "1:1"})
 
     request_id = answer["request_id"]
     assert answer == {
@@ -183,7 +592,7 @@ def test_an_image_request_goes_queued_then_in_progress_then_completed_with_a_png
     [sub] = server.submissions
     assert (sub.model_id, sub.body, sub.webhook_url) == (
         SOUL,
-        {"prompt": "a rainy street", "width_and_height": "1536x1536"},
+        {"prompt": "a rainy street", "aspect_ratio": "1:1"},
         None,
     )
     assert status_of(client, request_id)["status"] == "queued"
@@ -207,7 +616,7 @@ def test_an_image_request_goes_queued_then_in_progress_then_completed_with_a_png
 
 
 def test_a_video_request_completes_with_an_mp4_that_carries_its_duration_and_size(server, client):
-    request_id = submit(client, KLING, {"image_url": "https://example.com/a.png"})["request_id"]
+    request_id = submit(client, KLING, {"prompt": "waves", "image_url": IMAGE_URL})["request_id"]
 
     done = status_of(client, request_id)
 
@@ -232,6 +641,10 @@ def test_it_tells_video_models_from_image_models():
     images = [SOUL, "bytedance/seedream/v4/text-to-image", "google/nano-banana"]
     assert all(is_video_model(model) for model in videos)
     assert not any(is_video_model(model) for model in images)
+    # The catalogue's 11 image and 37 video models (NOTES.md), by id and by path.
+    assert [model["kind"] for model in MODELS].count("video") == 37
+    for model in MODELS:
+        assert is_video_model(model["id"]) == is_video_model(model_path(model)) == (model["kind"] == "video")
 
 
 def test_it_serves_files_a_test_sets_and_404s_others(server):
@@ -277,10 +690,17 @@ def test_unknown_requests_are_404(client):
     assert client.post("/requests/nope/cancel").status_code == 404
 
 
-def test_a_submit_needs_a_json_object(client):
-    response = client.post(f"/{SOUL}", content=b"[1, 2]")
-    assert response.status_code == 400
-    assert "detail" in response.json()
+def test_a_submit_needs_a_json_object(server, client):
+    for raw in (b"[1, 2]", b"{not json", b""):
+        response = client.post(f"/{SOUL}", content=raw, headers={"Content-Type": "application/json"})
+        assert response.status_code == 400
+        assert isinstance(response.json()["detail"], str)
+    assert server.submissions == []
+    assert [(r.path, r.body, r.status) for r in server.rejections] == [
+        (f"/{SOUL}", [1, 2], 400),
+        (f"/{SOUL}", b"{not json", 400),
+        (f"/{SOUL}", b"", 400),
+    ]
 
 
 # Cancel
@@ -323,6 +743,35 @@ def test_it_posts_the_final_status_to_the_webhook_once_it_is_reached():
     [delivery] = server.webhook_deliveries
     assert (delivery.request_id, delivery.attempt, delivery.status, delivery.error) == (request_id, 1, 200, None)
     assert server.submissions[0].webhook_url == receiver.url("/hooks/higgsfield?token=s3cret")
+
+
+def test_the_envelope_webhook_format_wraps_outputs_in_a_payload():
+    with Receiver() as receiver, FakeHiggsfield(webhook_format="envelope") as server:
+        assert FakeHiggsfield().webhook_format == "flat"  # the documented body is the default
+        with httpx.Client(base_url=server.url, headers=server.auth_headers) as client:
+            server.outcomes.extend(["completed", Outcome("failed", error="Prompt rejected"), "nsfw", "completed"])
+            image, failed, nsfw = (submit(client, webhook=receiver.url())["request_id"] for _ in range(3))
+            video = submit(client, KLING, {"prompt": "waves", "image_url": IMAGE_URL}, webhook=receiver.url())
+            receiver.wait_for(4)
+            assert server.wait_for_webhooks(2)
+            polled = status_of(client, image)
+            base = server.url
+
+    bodies = {body["request_id"]: body for body in receiver.bodies()}
+    assert bodies[image] == {
+        "request_id": image,
+        "status": "completed",
+        "payload": {"images": [{"url": polled["images"][0]["url"], "content_type": "image/png"}]},
+    }
+    assert bodies[failed] == {"request_id": failed, "status": "failed", "error": "Prompt rejected", "payload": None}
+    assert bodies[nsfw] == {"request_id": nsfw, "status": "nsfw", "payload": None}
+    video_id = video["request_id"]
+    assert bodies[video_id]["payload"] == {
+        "video": [{"url": f"{base}/files/{video_id}.mp4", "content_type": "video/mp4"}]
+    }
+    assert set(polled) >= {"status_url", "cancel_url", "images"}  # polls keep the flat shape
+    with pytest.raises(ValueError):
+        FakeHiggsfield(webhook_format="nested")
 
 
 def test_it_retries_a_webhook_the_receiver_refused():
@@ -413,7 +862,7 @@ def test_fail_next_answers_scripted_errors_then_recovers(server, client):
     server.fail_next("submit", 403, body={"detail": "Not enough credits"})
     server.fail_next("submit", 422, body={"detail": [{"loc": ["body", "prompt"], "msg": "field required"}]})
 
-    answers = [client.post(f"/{SOUL}", json={}) for _ in range(6)]
+    answers = [client.post(f"/{SOUL}", json=PROMPT) for _ in range(6)]
 
     assert [answer.status_code for answer in answers] == [429, 500, 500, 403, 422, 200]
     assert answers[0].headers["retry-after"] == "0"
@@ -442,9 +891,9 @@ def test_slow_next_delays_answers_past_a_client_timeout(server, client):
     server.slow_next("submit", 0.5)
 
     with pytest.raises(httpx.ReadTimeout):
-        client.post(f"/{SOUL}", json={}, timeout=0.1)
+        client.post(f"/{SOUL}", json=PROMPT, timeout=0.1)
     started = time.monotonic()
-    assert client.post(f"/{SOUL}", json={}).status_code == 200
+    assert client.post(f"/{SOUL}", json=PROMPT).status_code == 200
     assert time.monotonic() - started < 0.1
 
 
@@ -490,9 +939,9 @@ def test_stop_ends_every_thread_promptly_even_with_work_pending():
     with Receiver(statuses=[500] * 100) as receiver:
         server = FakeHiggsfield(work_seconds=0.0, webhook_retry_seconds=0.01).start()
         base, headers = server.url, server.auth_headers
-        httpx.post(f"{base}/{SOUL}", json={}, params={"hf_webhook": receiver.url()}, headers=headers)
+        httpx.post(f"{base}/{SOUL}", json=PROMPT, params={"hf_webhook": receiver.url()}, headers=headers)
         server.work_seconds = 60
-        httpx.post(f"{base}/{SOUL}", json={}, params={"hf_webhook": receiver.url()}, headers=headers)
+        httpx.post(f"{base}/{SOUL}", json=PROMPT, params={"hf_webhook": receiver.url()}, headers=headers)
         server.slow_next("status", 30)
         outcome = []
 
@@ -526,6 +975,6 @@ def test_it_can_start_again_after_a_stop():
     with server:
         first = server.url
     with server:
-        assert httpx.post(f"{server.url}/{SOUL}", json={}, headers=server.auth_headers).status_code == 200
+        assert httpx.post(f"{server.url}/{SOUL}", json=PROMPT, headers=server.auth_headers).status_code == 200
     assert fake_threads() == []
     assert first  # the port may differ between runs

@@ -44,14 +44,54 @@ def test_a_rate_limit_that_never_lifts_ends_the_job_failed(higgsfield, alice_api
     assert_nothing_running()
 
 
-def test_a_submit_that_keeps_timing_out_ends_failed(higgsfield, alice_api, run_worker, settings):
+def test_a_submit_that_times_out_after_it_went_is_not_sent_again_and_is_refunded(
+    higgsfield, alice, alice_api, run_worker, settings
+):
+    from generation.credits import credits_balance
+
     settings.HIGGSFIELD_TIMEOUT = 0.3
-    settings.GENERATION_SUBMIT_ATTEMPTS = 2
+    settings.GENERATION_SUBMIT_ATTEMPTS = 5
     higgsfield.slow_next("submit", 1.5, times=50)
     generation = finish(run_worker, start(alice_api, **PROMPT_JOB), timeout=30)
-    assert generation.status == "failed"
-    assert generation.error
+    assert generation.status == "unconfirmed"
+    assert generation.attempts == 1
+    assert "could not confirm that Higgsfield received" in generation.error
+    assert "refunded" in generation.error
+    assert credits_balance(user=alice) == 100
     assert_nothing_running()
+
+
+@pytest.mark.parametrize("code", [500, 502, 504])
+def test_a_submit_answered_with_a_gateway_failure_is_not_sent_again(higgsfield, alice_api, run_worker, code):
+    higgsfield.fail_next("submit", code, times=5)
+    generation = finish(run_worker, start(alice_api, **PROMPT_JOB))
+    assert generation.status == "unconfirmed"
+    assert generation.attempts == 1
+
+
+def test_a_submit_that_could_not_connect_is_sent_again(higgsfield, alice_api, run_worker, settings):
+    import socket
+
+    # A port nobody listens on: the connection is refused, so nothing of the request left us.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings.HIGGSFIELD_BASE_URL = f"http://127.0.0.1:{closed}"
+    settings.GENERATION_SUBMIT_ATTEMPTS = 2
+    generation = finish(run_worker, start(alice_api, **PROMPT_JOB))
+    assert generation.status == "failed"
+    assert generation.attempts == 2
+    assert "could not be reached" in generation.error
+
+
+def test_the_person_may_retry_an_unconfirmed_job_on_purpose(higgsfield, alice_api, run_worker, settings):
+    settings.HIGGSFIELD_TIMEOUT = 0.3
+    higgsfield.slow_next("submit", 1.5)
+    first = finish(run_worker, start(alice_api, **PROMPT_JOB), timeout=30)
+    assert first.status == "unconfirmed"
+    retried = alice_api.post(f"/api/generations/{first.id}/retry")
+    assert retried.status_code == 202
+    assert finish(run_worker, retried.json()["id"]).status == "completed"
 
 
 @pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b"{not json", b'{"status": "queued"}'])

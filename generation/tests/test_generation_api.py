@@ -111,14 +111,15 @@ def test_other_parameters_make_another_generation(alice_api, option):
     assert first["id"] != second["id"]
 
 
-def test_a_style_the_requested_model_cannot_take_is_dropped_and_said(alice_api, option):
+def test_a_style_the_requested_model_takes_no_id_for_is_written_into_its_prompt_and_said(alice_api, option):
     assert option.kind == "text_to_image" and option.style_id
     body = alice_api.post(
         "/api/generations", {"option_id": str(option.id), "mode": "text-to-image", "model_name": "nano-banana"}
     ).json()
     assert body["model_key"] == "nano-banana"
-    assert body["style_id"] is None
-    assert "style was left out" in body["notes"][0]
+    assert body["style_id"] == str(option.style_id)
+    assert f"Style: {option.style.name}" in Generation.objects.get(pk=body["id"]).provider_input["prompt"]
+    assert "written into the prompt" in body["notes"][0]
 
 
 @pytest.mark.parametrize(
@@ -127,9 +128,16 @@ def test_a_style_the_requested_model_cannot_take_is_dropped_and_said(alice_api, 
         ({"mode": "image-to-video", "model_name": "kling-2-5"}, "needs an image"),
         ({"mode": "text-to-image", "model_name": "kling-2-5"}, "does not do text-to-image"),
         ({"mode": "text-to-image", "model_name": "no-such-model"}, "Unknown model"),
-        ({"mode": "text-to-image", "model_name": "nano-banana", "quality": "basic"}, "cannot take quality"),
-        ({"mode": "text-to-image", "model_name": "seedream", "quality": "ultra"}, "quality must be one of"),
-        ({"mode": "text-to-image", "model_name": "soul", "seed": -1}, "seed must be"),
+        (
+            {"mode": "text-to-image", "model_name": "nano-banana", "parameters": {"quality": "basic"}},
+            "cannot take quality",
+        ),
+        ({"mode": "text-to-image", "model_name": "soul", "aspect_ratio": "7:3"}, "aspect_ratio must be one of"),
+        (
+            {"mode": "text-to-image", "model_name": "seedream", "parameters": {"seed": 0}},
+            "seed must be a whole number from 1",
+        ),
+        ({"mode": "text-to-image", "model_name": "nano-banana", "parameters": {"seed": 1}}, "cannot take seed"),
     ],
 )
 def test_impossible_requests_are_refused_before_anything_is_spent(alice_api, option, payload, words):

@@ -72,8 +72,10 @@ def test_a_job_is_submitted_polled_and_its_result_copied_into_our_storage(higgsf
     assert generation.provider == "higgsfield"
     sent = higgsfield.submissions[0]
     assert sent.model_id == "higgsfield-ai/soul/standard"
-    assert sent.body["prompt"] == option.enhanced_prompt
-    assert sent.body["style_id"] == str(option.style_id)
+    # Soul standard takes no style id: the style is written into the prompt.
+    assert sent.body["prompt"].startswith(option.enhanced_prompt)
+    assert f"Style: {option.style.name}" in sent.body["prompt"]
+    assert "style_id" not in sent.body
     assert generation.provider_request_id == sent.request_id
     attachment = generation.result
     assert attachment.mime == "image/png"
@@ -179,6 +181,28 @@ def test_webhooks_complete_jobs_once_even_when_delivered_twice(
     assert higgsfield.status_calls[sent.request_id] <= 1
 
 
+@pytest.mark.parametrize("kind", ["image", "video"])
+def test_webhooks_in_the_envelope_shape_complete_jobs_too(
+    higgsfield, alice_api, seed_catalogue, run_worker, live_server, settings, kind
+):
+    settings.PUBLIC_BASE_URL = live_server.url
+    settings.GENERATION_WEBHOOK_POLL_SECONDS = 60
+    higgsfield.webhook_format = "envelope"
+    payload = (
+        {"mode": "text-to-image", "model_name": "nano-banana", "prompt": "a lighthouse"}
+        if kind == "image"
+        else {"mode": "text-to-video", "model_name": "minimax-t2v", "prompt": "waves at dawn"}
+    )
+    generation_id = start(alice_api, **payload)
+    run_worker(lambda: Generation.objects.get(pk=generation_id).status != "queued")
+    assert higgsfield.wait_for_webhooks(10)
+    generation = finish(run_worker, generation_id)
+    assert generation.status == "completed"
+    assert generation.result.kind == kind
+    assert all(d.ok for d in higgsfield.webhook_deliveries)
+    assert higgsfield.status_calls[higgsfield.submissions[0].request_id] <= 1
+
+
 def test_a_webhook_with_an_unknown_token_or_another_request_is_refused(alice_api, option, anon_api):
     from django.test import Client
 
@@ -201,7 +225,7 @@ def test_a_webhook_with_an_unknown_token_or_another_request_is_refused(alice_api
 
 
 def test_sync_catalog_imports_higgsfields_lists(higgsfield, db):
-    from recommender.models import Motion, Style
+    from generation.models import Motion, Style
 
     higgsfield.styles = [
         {"id": "5d0ab1b5-4b64-4f1f-9cb2-52e4b2b0f1a1", "name": "Dusk", "description": "", "preview_url": ""}
@@ -220,10 +244,45 @@ def test_sync_catalog_imports_higgsfields_lists(higgsfield, db):
     assert Motion.objects.get().start_end_frame is True
 
 
+def test_the_first_run_with_keys_syncs_the_catalogue_from_higgsfield_once(higgsfield, db):
+    from generation.models import CatalogueSync, Style
+
+    higgsfield.styles = [
+        {"id": "5d0ab1b5-4b64-4f1f-9cb2-52e4b2b0f1a1", "name": "Dusk", "description": "", "preview_url": ""}
+    ]
+    call_command("prepare_catalogue")
+    assert list(Style.objects.values_list("name", flat=True)) == ["Dusk"]
+    assert CatalogueSync.objects.filter(kind="styles_motions").count() == 1
+    catalogue_calls = [c for c in higgsfield.calls if c.kind == "catalogue"]
+    assert [c.status for c in catalogue_calls] == [200, 200]
+    # Synced once: the next start leaves the catalogue to staff and sync_catalog.
+    higgsfield.styles = []
+    call_command("prepare_catalogue")
+    assert Style.objects.count() == 1
+
+
+def test_the_first_run_without_keys_loads_the_starter_catalogue(db, settings):
+    from generation.models import Motion, Style
+
+    settings.HIGGSFIELD_KEY_ID = settings.HIGGSFIELD_KEY_SECRET = ""
+    call_command("prepare_catalogue")
+    assert Style.objects.count() == 15 and Motion.objects.count() == 15
+
+
+def test_the_catalogue_lists_are_asked_for_with_our_agent_and_either_key_form(higgsfield, settings):
+    # The fake, like Higgsfield, refuses generic agents and a wrong key in either header form.
+    with HiggsfieldClient() as client:
+        client.catalogue()
+    settings.HIGGSFIELD_KEY_SECRET = "wrong"
+    with HiggsfieldClient() as client, pytest.raises(HiggsfieldError) as caught:
+        client.catalogue()
+    assert caught.value.status == 401
+
+
 def test_sync_catalog_refuses_garbage_and_changes_nothing(higgsfield, seed_catalogue):
     from django.core.management.base import CommandError
 
-    from recommender.models import Style
+    from generation.models import Style
 
     higgsfield.styles = [{"id": "not-a-uuid", "name": "x", "description": "", "preview_url": ""}]
     before = Style.objects.count()

@@ -93,6 +93,7 @@ API = [
     _public("GET", "api/docs", "/api/docs", 200),
     _public("GET", "api/", "/api/", 404),
     _public("GET", "api/higgsfield/text2image/styles", "/api/higgsfield/text2image/styles", 200),
+    _public("GET", "api/higgsfield/models", "/api/higgsfield/models", 200),
     _public("GET", "api/higgsfield/image2video/motions", "/api/higgsfield/image2video/motions", 200),
     _public("GET", "api/higgsfield/motions", "/api/higgsfield/motions", 200),
     _api("GET", "me", "me", 200, other=200),
@@ -200,7 +201,7 @@ ADMIN_SITE = [
     _admin("GET", "autocomplete/", "autocomplete/", 403),  # without its parameters
     _admin("GET", "jsi18n/", "jsi18n/", 200),
     _admin("GET", "r/<path:content_type_id>/<path:object_id>/", "r/{chat_type}/{chat}/", 404),  # no public page
-    _admin("GET", "^(?P<app_label>auth|django_tasks_database|chats|recommender|generation)/$", "chats/", 200),
+    _admin("GET", "^(?P<app_label>auth|django_tasks_database|chats|generation)/$", "chats/", 200),
     _admin("GET", "(?P<url>.*)$", "no-such-page/", 404),
     _admin("GET", "chats/user/<id>/password/", "chats/user/{alice_id}/password/", 200),
 ]
@@ -216,8 +217,10 @@ ADMIN_OBJECTS = {
     "chats.message": "reply",
     "chats.option": "option",
     "chats.attachment": "attachment",
-    "recommender.style": "style",
-    "recommender.motion": "motion",
+    "generation.style": "style",
+    "generation.generationmodel": "model",
+    "generation.cataloguesync": "sync",
+    "generation.motion": "motion",
     "generation.generation": "generation",
     "generation.creditaccount": "credit_account",
     "generation.creditentry": "credit_entry",
@@ -226,6 +229,8 @@ ADMIN_STAFF = {
     "django_tasks_database.dbtaskresult add/": 403,
     "django_tasks_database.dbtaskresult <path:object_id>/delete/": 403,
     "generation.generation add/": 403,
+    "generation.generationmodel add/": 403,
+    "generation.cataloguesync add/": 403,
     "generation.creditaccount <path:object_id>/delete/": 403,
     "generation.creditentry add/": 403,
     "generation.creditentry <path:object_id>/delete/": 403,
@@ -341,8 +346,7 @@ def world(alice, bob, staff, media_file):
     from django_tasks_db.models import DBTaskResult
 
     from chats.tasks import uploads_cleanup
-    from generation.models import CreditAccount, CreditEntry
-    from recommender.models import Motion, Style
+    from generation.models import CatalogueSync, CreditAccount, CreditEntry, GenerationModel, Motion, Style
 
     chat = chat_services.chat_create(owner=alice, title="Private")
     _asked, reply = chat_services.message_post_begin(chat=chat, text="a neon city in the rain")
@@ -363,9 +367,9 @@ def world(alice, bob, staff, media_file):
         )
         return generation
 
-    failed = request(seed=1)
+    failed = request(num_images=1)
     Generation.objects.filter(pk=failed.pk).update(status=Generation.Status.FAILED, error="It failed.")
-    done = request(seed=2)
+    done = request(num_images=2)
     Generation.objects.filter(pk=done.pk).update(status=Generation.Status.COMPLETED, result=attachment)
     generation = request()
     token, _ = api_token_create(user=alice, name="admin matrix")
@@ -374,6 +378,8 @@ def world(alice, bob, staff, media_file):
         "group": Group.objects.create(name="operators").pk,
         "token": token.pk,
         "style": style.pk,
+        "model": GenerationModel.objects.get(name="soul").pk,
+        "sync": CatalogueSync.objects.create(kind="models", summary="unchanged: 48").pk,
         "motion": motion.pk,
         "credit_account": CreditAccount.objects.get(user=alice).pk,
         "credit_entry": CreditEntry.objects.filter(account__user=alice).first().pk,

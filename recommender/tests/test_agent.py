@@ -10,7 +10,7 @@ from django.test import AsyncClient
 from chats import replies, services
 from chats.models import Attachment, Message, Option
 from conftest import parse_sse
-from recommender.models import Motion, Style
+from generation.models import Motion, Style
 from recommender.tests.fake_anthropic import error, garbage, reply, text, tool_use
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +59,7 @@ def tool_results(request):
 
 
 def test_two_good_options_beside_a_refused_one_end_the_reply_without_another_call(claude, alice_api, chat):
-    claude.script(reply(text(PROSE), option("S1"), option("S999"), option("S2", model="seedream")))
+    claude.script(reply(text(PROSE), option("S1"), option("S999"), option("S2", model="flux-kontext")))
     message = post(alice_api, chat)
     assert message["status"] == "complete"
     assert claude.request_count == 1
@@ -67,7 +67,9 @@ def test_two_good_options_beside_a_refused_one_end_the_reply_without_another_cal
 
 
 def test_a_normal_reply_is_prose_and_validated_options_in_one_call(claude, alice_api, chat):
-    claude.script(reply(text(PROSE), option("S1"), option("S2", model="seedream"), option("S3", model="nano-banana")))
+    claude.script(
+        reply(text(PROSE), option("S1"), option("S2", model="flux-kontext"), option("S3", model="nano-banana"))
+    )
     message = post(alice_api, chat)
     assert message["status"] == "complete"
     assert message["recommender"] == "claude"
@@ -75,7 +77,7 @@ def test_a_normal_reply_is_prose_and_validated_options_in_one_call(claude, alice
     options = alice_api.get(f"/api/messages/{message['id']}/options").json()
     refs = styles_by_ref()
     assert [o["style_id"] for o in options] == [str(refs[r].id) for r in ("S1", "S2", "S3")]
-    assert [o["model_key"] for o in options] == ["soul", "seedream", "nano-banana"]
+    assert [o["model_key"] for o in options] == ["soul", "flux-kontext", "nano-banana"]
     assert claude.request_count == 1
 
 
@@ -102,8 +104,8 @@ def test_a_vague_request_gets_the_clarifying_question_kept(claude, alice_api, ch
 
 def test_an_invented_style_is_refused_back_and_the_correction_is_kept(claude, alice_api, chat):
     claude.script(
-        reply(text(PROSE), option("S1"), option("S999", model="seedream")),
-        reply(option("S5", model="seedream")),
+        reply(text(PROSE), option("S1"), option("S999", model="flux-kontext")),
+        reply(option("S5", model="flux-kontext")),
     )
     message = post(alice_api, chat)
     options = alice_api.get(f"/api/messages/{message['id']}/options").json()
@@ -129,7 +131,7 @@ def test_an_invented_style_is_refused_back_and_the_correction_is_kept(claude, al
     ],
 )
 def test_bad_options_are_refused_with_the_reason_and_never_saved(claude, alice_api, chat, bad, why):
-    claude.script(reply(text(PROSE), option("S3"), bad), reply(option("S4", model="seedream")))
+    claude.script(reply(text(PROSE), option("S3"), bad), reply(option("S4", model="flux-kontext")))
     # One good option and a bad one: the bad one goes back to the model, which offers another.
     message = post(alice_api, chat)
     assert Option.objects.filter(message_id=message["id"]).count() == 2
@@ -271,7 +273,7 @@ def test_the_reply_streams_text_then_options_and_survives_a_disconnect(claude, a
 
 def test_a_preferred_mode_and_model_reach_the_model_and_other_options_are_refused(claude, alice_api, chat):
     claude.script(
-        reply(text(PROSE), option("M1", kind="text_to_video", model="minimax-t2v"), option("S2", model="seedream")),
+        reply(text(PROSE), option("M1", kind="text_to_video", model="minimax-t2v"), option("S2", model="flux-kontext")),
         reply(option("M2", kind="text_to_video", model="minimax-t2v")),
     )
     message = post(alice_api, chat, mode="text-to-video", model_name="minimax-t2v")

@@ -5,8 +5,8 @@ import uuid
 import pytest
 from django.conf import settings
 
-from generation.model_list import IMAGE_TO_VIDEO, MODELS, TEXT_TO_IMAGE, TEXT_TO_VIDEO
-from recommender.models import Motion, Style
+from generation.model_schema import IMAGE_TO_VIDEO, TEXT_TO_IMAGE, TEXT_TO_VIDEO
+from generation.models import GenerationModel, Motion, Style
 from recommender.offline import recommend
 
 # ../shared/seed-data beside the repo unless SEED_DATA_DIR says otherwise; never copied into the repo.
@@ -69,7 +69,7 @@ def test_a_sunset_over_mountains_gets_image_options_with_distinct_enabled_styles
     for option in reply.options:
         assert option.kind == TEXT_TO_IMAGE
         assert option.motion_id is None
-        assert MODELS[option.model_key].kind == TEXT_TO_IMAGE
+        assert GenerationModel.objects.get(name=option.model_key).kind == TEXT_TO_IMAGE
         assert Style.objects.get(id=option.style_id).enabled
 
 
@@ -82,17 +82,20 @@ def test_each_option_has_a_detailed_prompt_about_the_subject_and_a_short_reason(
         assert "mountains" in option.enhanced_prompt.casefold()
         name = _entry(option).name
         assert name in option.reason
-        assert MODELS[option.model_key].label in option.reason
+        assert GenerationModel.objects.get(name=option.model_key).label in option.reason
         # One or two sentences; a name such as "Mt. Fuji" is not a sentence end.
         assert 1 <= len(_sentences(option.reason.replace(name, "it"))) <= 2
 
 
-def test_the_first_image_option_uses_soul_and_the_others_vary_the_model(catalogue):
-    reply = recommend(text="cinematic sunset over mountains")
+def test_the_first_image_option_uses_the_model_strongest_at_the_scene_and_the_others_vary_it(catalogue):
+    # No offered text-to-image model takes a style id without a reference image, so fit decides the order:
+    # Flux Kontext Max is the one for landscapes, Soul the one for portraits.
+    landscape = [option.model_key for option in recommend(text="cinematic sunset over mountains").options]
+    portrait = [option.model_key for option in recommend(text="a fashion portrait of a woman in a red coat").options]
 
-    model_keys = [option.model_key for option in reply.options]
-    assert model_keys[0] == "soul"
-    assert len(set(model_keys)) == len(model_keys)
+    assert landscape[0] == "flux-kontext"
+    assert portrait[0] == "soul"
+    assert len(set(landscape)) == len(landscape)
 
 
 def test_the_style_and_motion_name_their_own_look_in_the_prompt(catalogue):
@@ -118,7 +121,7 @@ def test_spinning_around_a_sneaker_picks_a_rotation_or_orbit_motion(catalogue):
     assert any(_mentions(motion, "rotat", "orbit", "spin", "turntable") for motion in motions)
     for option in reply.options:
         assert option.style_id is None
-        assert MODELS[option.model_key].kind == TEXT_TO_VIDEO
+        assert GenerationModel.objects.get(name=option.model_key).kind == TEXT_TO_VIDEO
         assert "sneaker" in option.enhanced_prompt.casefold()
 
 
@@ -132,7 +135,7 @@ def test_an_attached_image_gets_image_to_video_options_with_motions(catalogue, t
         assert option.kind == IMAGE_TO_VIDEO
         assert option.style_id is None
         assert Motion.objects.get(id=option.motion_id).enabled
-        assert MODELS[option.model_key].kind == IMAGE_TO_VIDEO
+        assert GenerationModel.objects.get(name=option.model_key).kind == IMAGE_TO_VIDEO
         assert 150 <= len(option.enhanced_prompt.split()) <= 300
     assert reply.options[0].model_key == "dop"
 

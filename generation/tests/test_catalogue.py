@@ -9,9 +9,9 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from recommender.catalogue import STARTER_DIR, CatalogueError, catalogue_import, catalogue_read_dir
-from recommender.models import Motion, Style
-from recommender.selectors import motion_list, style_list
+from generation.catalogue import STARTER_DIR, CatalogueError, catalogue_import, catalogue_read_dir
+from generation.models import Motion, Style
+from generation.selectors import motion_list, style_list
 
 SEED_DIR = settings.SEED_DATA_DIR
 
@@ -338,13 +338,22 @@ def test_if_empty_skips_when_only_a_disabled_entry_exists(tmp_path):
     assert not Style.objects.exists()
 
 
-def test_the_starter_catalogue_shares_no_id_or_name_with_the_higgsfield_data():
+def test_the_starter_catalogue_uses_real_higgsfield_ids_and_names_with_our_own_descriptions():
     starter_styles, starter_motions = catalogue_read_dir(STARTER_DIR)
     seed_styles, seed_motions = catalogue_read_dir(SEED_DIR)
-    starter, seed = starter_styles + starter_motions, seed_styles + seed_motions
 
-    assert not {item.id for item in starter} & {item.id for item in seed}
-    assert not {item.name.casefold() for item in starter} & {item.name.casefold() for item in seed}
+    for starter, seed in ((starter_styles, seed_styles), (starter_motions, seed_motions)):
+        real = {item.id: item for item in seed}
+        for item in starter:
+            assert item.id in real, item.name
+            assert (item.name, item.preview_url, item.start_end_frame) == (
+                real[item.id].name,
+                real[item.id].preview_url,
+                real[item.id].start_end_frame,
+            )
+            assert item.description and item.description != real[item.id].description, item.name
+    starter_names = {item.name.casefold() for item in starter_styles + starter_motions}
+    assert len(starter_names) == len(starter_styles) + len(starter_motions)
 
 
 @pytest.mark.django_db

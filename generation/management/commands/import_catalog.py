@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from recommender.catalogue import STARTER_DIR, CatalogueError, catalogue_import, catalogue_read_dir
-from recommender.selectors import motion_list, style_list
+from generation.catalogue import STARTER_DIR, CatalogueError, catalogue_import, catalogue_read_dir
+from generation.selectors import motion_list, style_list
 
 
 class Command(BaseCommand):

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from recommender.models import CatalogueEntry, Motion, Style
+from .higgsfield import HiggsfieldClient, HiggsfieldError
+from .models import CatalogueEntry, CatalogueSync, Motion, Style
 
 STYLES_FILE = "image_styles.json"
 MOTIONS_FILE = "motions.json"
@@ -72,6 +73,22 @@ def catalogue_import(*, styles: list[CatalogueItem], motions: list[CatalogueItem
             Motion, motions, fields=["name", "description", "preview_url", "start_end_frame", "enabled", "sort_order"]
         ),
     )
+
+
+def catalogue_sync_from_higgsfield() -> ImportReport:
+    """Fetch both lists from Higgsfield and import them; recorded, so a first run knows it was done."""
+    try:
+        with HiggsfieldClient() as client:
+            raw_styles, raw_motions = client.catalogue()
+    except HiggsfieldError as exc:
+        raise CatalogueError(str(exc)) from exc
+    styles = catalogue_parse(raw_styles, source="Higgsfield styles", with_start_end_frame=False)
+    motions = catalogue_parse(raw_motions, source="Higgsfield motions", with_start_end_frame=True)
+    report = catalogue_import(styles=styles, motions=motions)
+    CatalogueSync.objects.create(
+        kind=CatalogueSync.Kind.STYLES_AND_MOTIONS, summary=f"styles: {report.styles}\nmotions: {report.motions}"
+    )
+    return report
 
 
 def catalogue_set_enabled(*, entries: QuerySet, enabled: bool) -> int:

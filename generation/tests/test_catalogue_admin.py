@@ -5,18 +5,18 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from recommender.models import Motion, Style
+from generation.models import Motion, Style
 
 
 def make_style(**fields):
-    defaults = {"id": uuid.uuid4(), "name": "Golden Hour Glow", "description": "Warm low sunlight."}
+    defaults = {"id": uuid.uuid4(), "name": "Sunset beach", "description": "Warm low sunlight."}
     return Style.objects.create(**(defaults | fields))
 
 
 def make_motion(**fields):
     defaults = {
         "id": uuid.uuid4(),
-        "name": "Slow Push-In",
+        "name": "Dolly In",
         "description": "The camera glides in.",
         "start_end_frame": True,
     }
@@ -24,7 +24,7 @@ def make_motion(**fields):
 
 
 def post_action(client, model, action, entries):
-    url = reverse(f"admin:recommender_{model}_changelist")
+    url = reverse(f"admin:generation_{model}_changelist")
     data = {"action": action, "_selected_action": [str(entry.pk) for entry in entries]}
     return client.post(url, data, follow=True)
 
@@ -34,7 +34,7 @@ def test_the_style_changelist_shows_names_and_preview_thumbnails(admin_client):
     make_style(name="With preview", preview_url="https://cdn.example.com/a.webp")
     make_style(name="Without preview")
 
-    response = admin_client.get(reverse("admin:recommender_style_changelist"))
+    response = admin_client.get(reverse("admin:generation_style_changelist"))
 
     assert response.status_code == 200
     content = response.content.decode()
@@ -50,7 +50,7 @@ def test_the_motion_changelist_filters_on_start_end_frame(admin_client):
     make_motion(name="Two frames", start_end_frame=True)
     make_motion(name="One frame", start_end_frame=False)
 
-    response = admin_client.get(reverse("admin:recommender_motion_changelist"), {"start_end_frame__exact": "0"})
+    response = admin_client.get(reverse("admin:generation_motion_changelist"), {"start_end_frame__exact": "0"})
 
     assert response.status_code == 200
     assert "One frame" in response.content.decode()
@@ -59,14 +59,14 @@ def test_the_motion_changelist_filters_on_start_end_frame(admin_client):
 
 @pytest.mark.django_db
 def test_search_finds_by_name_description_and_id(admin_client):
-    neon = make_style(name="Neon Cyberpunk Night", description="Magenta signs on wet streets.")
-    make_style(name="Soft Watercolor", description="Pigment blooms on paper.")
-    url = reverse("admin:recommender_style_changelist")
+    street = make_style(name="Tokyo Streetstyle", description="Magenta signs on wet streets.")
+    make_style(name="Artwork", description="Pigment blooms on paper.")
+    url = reverse("admin:generation_style_changelist")
 
-    for query in ["cyberpunk", "magenta", str(neon.pk)]:
+    for query in ["tokyo", "magenta", str(street.pk)]:
         response = admin_client.get(url, {"q": query})
         assert response.status_code == 200
-        assert list(response.context["cl"].result_list) == [neon], query
+        assert list(response.context["cl"].result_list) == [street], query
 
 
 @pytest.mark.django_db
@@ -100,10 +100,10 @@ def test_the_id_can_be_set_on_add(admin_client):
     higgsfield_id = uuid.uuid4()
 
     response = admin_client.post(
-        reverse("admin:recommender_motion_add"),
+        reverse("admin:generation_motion_add"),
         {
             "id": str(higgsfield_id),
-            "name": "Rack Focus Pull",
+            "name": "Crane Up",
             "description": "Focus shifts from front to back.",
             "preview_url": "",
             "enabled": "on",
@@ -114,7 +114,7 @@ def test_the_id_can_be_set_on_add(admin_client):
 
     assert response.status_code == 302
     motion = Motion.objects.get(pk=higgsfield_id)
-    assert (motion.name, motion.sort_order, motion.start_end_frame) == ("Rack Focus Pull", 3, True)
+    assert (motion.name, motion.sort_order, motion.start_end_frame) == ("Crane Up", 3, True)
 
 
 @pytest.mark.django_db
@@ -122,7 +122,7 @@ def test_adding_an_existing_id_is_refused_and_leaves_the_entry_alone(admin_clien
     existing = make_style(name="Original")
 
     response = admin_client.post(
-        reverse("admin:recommender_style_add"),
+        reverse("admin:generation_style_add"),
         {"id": str(existing.pk), "name": "Impostor", "description": "", "preview_url": "", "sort_order": "0"},
     )
 
@@ -136,7 +136,7 @@ def test_adding_an_existing_id_is_refused_and_leaves_the_entry_alone(admin_clien
 @pytest.mark.django_db
 def test_the_id_is_read_only_on_the_change_page(admin_client):
     style = make_style(name="Before")
-    url = reverse("admin:recommender_style_change", args=[style.pk])
+    url = reverse("admin:generation_style_change", args=[style.pk])
 
     page = admin_client.get(url)
     assert page.status_code == 200
@@ -164,7 +164,7 @@ def test_the_changelist_edits_enabled_and_sort_order_in_place(admin_client):
     style = make_style(name="Editable", sort_order=5)
 
     response = admin_client.post(
-        reverse("admin:recommender_style_changelist"),
+        reverse("admin:generation_style_changelist"),
         {
             "form-TOTAL_FORMS": "1",
             "form-INITIAL_FORMS": "1",

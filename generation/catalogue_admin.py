@@ -1,12 +1,13 @@
-"""Admin for the style and motion catalogues: browse, search, switch entries on and off, reorder."""
+"""Admin for what Higgsfield offers: styles and motions (browse, search, switch on and off, reorder), the
+models we offer (price, label, order, on and off) and the record of syncs."""
 
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets, model_ngettext
 from django.utils.html import format_html
 
-from recommender.catalogue import catalogue_set_enabled
-from recommender.models import Motion, Style
+from .catalogue import catalogue_set_enabled
+from .models import CatalogueSync, GenerationModel, ModelAlias, Motion, Style
 
 
 class CatalogueEntryAddForm(forms.ModelForm):
@@ -90,3 +91,55 @@ class MotionAdmin(CatalogueEntryAdmin):
     entry_fields = [*CatalogueEntryAdmin.entry_fields, "start_end_frame"]
     list_display = [*CatalogueEntryAdmin.list_display, "start_end_frame"]
     list_filter = ["enabled", "start_end_frame"]
+
+
+class ModelAliasInline(admin.TabularInline):
+    model = ModelAlias
+    extra = 0
+
+
+@admin.register(GenerationModel)
+class GenerationModelAdmin(admin.ModelAdmin):
+    """What we offer of Higgsfield's models: staff switch them on and off, name, word, price and order them.
+
+    The provider's facts (path, input schema) come from the snapshot and `manage.py sync_models` only.
+    """
+
+    list_display = ["label", "name", "mode", "enabled", "credits", "sort_order", "provider_id", "retired"]
+    list_editable = ["enabled", "credits", "sort_order"]
+    list_filter = ["enabled", "mode", "retired", "family"]
+    search_fields = ["name", "label", "provider_id"]
+    ordering = ["sort_order", "name"]
+    fields = [
+        "name",
+        "label",
+        "summary",
+        "mode",
+        "enabled",
+        "credits",
+        "sort_order",
+        "with_image",
+        "provider_id",
+        "path",
+        "family",
+        "input",
+        "retired",
+        "input_schema",
+    ]
+    readonly_fields = ["provider_id", "path", "family", "input", "retired", "input_schema"]
+    inlines = [ModelAliasInline]
+
+    def has_add_permission(self, request):
+        return False  # models come from Higgsfield's spec (sync_models), not from a form
+
+
+@admin.register(CatalogueSync)
+class CatalogueSyncAdmin(admin.ModelAdmin):
+    list_display = ["kind", "created_at"]
+    readonly_fields = ["kind", "summary", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
