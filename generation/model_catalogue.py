@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import transaction
-from django.db.models import Q
 
 from .model_schema import kind_of, schema_from_openapi
 from .models import Generation, GenerationModel, ModelAlias
@@ -225,12 +224,6 @@ def models_sync(*, spec) -> SyncReport:
             report.removed.append(model.name)
             model.delete()
     return report
-
-
-def models_offered_version() -> str:
-    """Changes whenever the offered models do: the Claude agent's cached prompt prefix is keyed on it."""
-    rows = GenerationModel.objects.filter(Q(enabled=True)).order_by("sort_order", "name")
-    return ";".join(f"{m.name}:{m.updated_at.isoformat()}" for m in rows)
 
 
 _labels: dict = {"at": 0.0, "labels": {}}

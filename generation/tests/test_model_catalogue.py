@@ -421,3 +421,13 @@ def test_every_option_for_a_photo_to_animate_generates_with_its_motion(
         assert _carried(job, higgsfield.submissions[number]), option["model_key"]
     assert any(s.body.get("motions") for s in higgsfield.submissions), "DoP, which takes motion ids, is offered"
     assert higgsfield.rejections == []
+
+
+def test_the_blocking_generate_checks_parameters_too(alice_api, option):
+    response = alice_api.post(
+        "/api/higgsfield/generate",
+        {"option_id": str(option.id), "mode": "text-to-image", "model_name": "soul", "parameters": {"num_images": 5}},
+    )
+    assert response.status_code == 422
+    assert "num_images must be a whole number from 1 to 4; got 5" in response.json()["detail"]
+    assert not Generation.objects.exists()

@@ -94,6 +94,31 @@ def test_the_request_is_one_tool_and_a_cached_catalogue(claude, alice_api, chat)
     assert claude.last_request.body_size < 60_000
 
 
+def test_the_agent_offers_only_enabled_models_and_its_cached_prefix_changes_only_with_them(claude, alice_api, chat):
+    from generation.models import GenerationModel
+
+    def prefix():
+        body = claude.last_request.body
+        return json.dumps([body["tools"], body["system"]], sort_keys=True)
+
+    claude.script(reply(text(PROSE), option("S1"), option("S2")))
+    post(alice_api, chat)
+    first = prefix()
+    offered = claude.last_request.body["tools"][0]["input_schema"]["properties"]["model"]["enum"]
+    assert set(offered) <= set(GenerationModel.objects.filter(enabled=True).values_list("name", flat=True))
+    assert "reve" in offered and "kling-video-v2-1-master-text-to-video" not in offered
+
+    claude.script(reply(text(PROSE), option("S1"), option("S2")))
+    post(alice_api, chat, "a red fox in the snow")
+    assert prefix() == first  # same table, same prefix: the cache holds
+
+    GenerationModel.objects.filter(name="reve").update(enabled=False)
+    claude.script(reply(text(PROSE), option("S1"), option("S2")))
+    post(alice_api, chat, "a blue whale at sea")
+    assert prefix() != first
+    assert "reve" not in claude.last_request.body["tools"][0]["input_schema"]["properties"]["model"]["enum"]
+
+
 def test_a_vague_request_gets_the_clarifying_question_kept(claude, alice_api, chat):
     claude.script(reply(text("Happy to help! What would you like to see: a place, a person, a product?")))
     message = post(alice_api, chat, "hmm")
