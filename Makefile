@@ -10,7 +10,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; \
 	then echo $$p; break; fi; done)
 
-.PHONY: help install install-dev run test chromium lint clean
+.PHONY: help install install-dev run static test chromium lint clean
 
 help:
 	@echo "make run     start the web server and the worker at http://localhost:$(PORT)"
@@ -38,17 +38,20 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/.python-
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-run: install
+run: install static
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py prepare_catalogue
-	@if [ -z "$${API_ANONYMOUS_USER+set}" ] && ! grep -qs '^API_ANONYMOUS_USER=' .env; then \
-		export API_ANONYMOUS_USER=demo; \
-		echo "API calls without credentials act as the local user 'demo' (set API_ANONYMOUS_USER= to turn this off)."; \
-	fi; \
-	echo "Higgs at http://localhost:$(PORT) (API docs: http://localhost:$(PORT)/api/docs). Ctrl-C stops it."; \
-	exec $(VENV)/bin/honcho start -f Procfile -p $(PORT)
+	@if [ -n "$${API_ANONYMOUS_USER:-}" ]; then $(PY) manage.py create_anonymous_api_user "$$API_ANONYMOUS_USER"; fi
+	@echo "Higgs at http://localhost:$(PORT) (API docs: http://localhost:$(PORT)/api/docs). Ctrl-C stops it."
+	@echo "Sign up at http://localhost:$(PORT)/accounts/signup/; for the API, make a token:"
+	@echo "  $(PY) manage.py create_api_token <your user name>"
+	SECURE_HTTPS=0 exec $(VENV)/bin/honcho start -f Procfile -p $(PORT)
 
-test: install-dev chromium
+# Static files collected and compressed ahead, as in production (served with hashed names).
+static: install
+	@HIGGS_COLLECTING_STATIC=1 $(PY) manage.py collectstatic --noinput -v0
+
+test: install-dev chromium static
 	$(VENV)/bin/pytest
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download does not work everywhere).

@@ -104,6 +104,8 @@ def higgsfield(settings):
     settings.HIGGSFIELD_KEY_SECRET = "test-secret"
     settings.HIGGSFIELD_BASE_URL = server.url
     settings.HIGGSFIELD_TIMEOUT = 2.0
+    # The fake is on loopback: allowed by name, as a private deployment would allow its own hosts.
+    settings.OUTBOUND_ALLOW_HOSTS = [*settings.OUTBOUND_ALLOW_HOSTS, server.url.removeprefix("http://")]
     yield server
     server.stop()
 

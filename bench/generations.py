@@ -39,7 +39,8 @@ def run(mode: str, args, base_env: dict) -> dict:
     owner, _ = User.objects.get_or_create(username=f"bench-{mode}")
     processes = []
     with FakeHiggsfield(key_id="bench-id", key_secret="bench-secret", work_seconds=args.work_seconds) as fake:
-        env = {**base_env, "HIGGSFIELD_BASE_URL": fake.url}
+        allow = fake.url.removeprefix("http://")  # the fake is on loopback: allowed by name (higgs_project.outbound)
+        env = {**base_env, "HIGGSFIELD_BASE_URL": fake.url, "OUTBOUND_ALLOW_HOSTS": allow}
         if mode == "webhooks":
             port = free_port()
             env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
@@ -53,6 +54,7 @@ def run(mode: str, args, base_env: dict) -> dict:
 
             settings.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "")
             settings.HIGGSFIELD_BASE_URL = fake.url
+            settings.OUTBOUND_ALLOW_HOSTS = [allow]
             cpu_before = _cpu_seconds(worker.pid)
             started = time.monotonic()
             ids = [

@@ -121,6 +121,7 @@ class Stack:
             "DATA_DIR": self.tmp,
             "MEDIA_ROOT": f"{self.tmp}/media",
             "STATIC_ROOT": f"{self.tmp}/static",
+            "HIGGS_COLLECTING_STATIC": "1",
             "LOG_LEVEL": "WARNING",
             "API_ANONYMOUS_USER": "",
             "ANTHROPIC_API_KEY": "load-key",
@@ -158,11 +159,14 @@ class Stack:
         self.higgsfield.start()
         self.env["ANTHROPIC_BASE_URL"] = self.claude.url
         self.env["HIGGSFIELD_BASE_URL"] = self.higgsfield.url
+        # The fake is on loopback: allowed by name (higgs_project.outbound).
+        self.env["OUTBOUND_ALLOW_HOSTS"] = self.higgsfield.url.removeprefix("http://")
         # The checks in this process read the same settings.
         from django.conf import settings
 
         settings.ANTHROPIC_BASE_URL = self.claude.url
         settings.HIGGSFIELD_BASE_URL = self.higgsfield.url
+        settings.OUTBOUND_ALLOW_HOSTS = [self.env["OUTBOUND_ALLOW_HOSTS"]]
 
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"

@@ -36,6 +36,7 @@ def main() -> int:
             "ALLOWED_HOSTS": "localhost",
             "SECURE_SSL_REDIRECT": "False",
             "STATIC_ROOT": f"{tmp}/static",
+            "HIGGS_COLLECTING_STATIC": "1",
         }
         os.environ.update(env)
         sys.path.insert(0, str(REPO_ROOT))

@@ -6,7 +6,11 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from . import services
+from .forms import AdminLoginForm
 from .models import ApiToken, Attachment, Chat, Message, Option, User
+
+# The admin's log-in counts failed log-ins with the pages' (chats.lockout): one limit for both doors.
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(User)

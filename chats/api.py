@@ -3,7 +3,7 @@
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -208,7 +208,7 @@ def attachment_presign(request, payload: PresignIn):
         upload_url=absolute_url(request, presigned.upload_url),
         download_url=absolute_url(request, presigned.download_url),
         upload_id=presigned.upload_id,
-        expires_at=datetime.fromtimestamp(presigned.expires_at, tz=UTC),
+        expires_at=presigned.expires_at,
     )
 
 
@@ -219,7 +219,8 @@ def attachment_presign(request, payload: PresignIn):
     tags=["attachments"],
 )
 def upload_put(request, ticket: str):
-    """The raw bytes of a presigned upload (local storage). The signed ticket in the URL is the credential."""
+    """The raw bytes of a presigned upload (local storage). The signed ticket in the URL is the credential: it
+    names only the upload recorded at presign time, which alone says where the file goes, and is good once."""
     length = request.META.get("CONTENT_LENGTH")
     attachment = uploads.upload_receive(
         token=ticket,
@@ -231,7 +232,9 @@ def upload_put(request, ticket: str):
 
 
 @router.get(
-    "/attachments/{upload_id}", response={200: AttachmentOut, frozenset({413, 415}): ErrorOut}, tags=["attachments"]
+    "/attachments/{upload_id}",
+    response={200: AttachmentOut, frozenset({400, 409, 413, 415}): ErrorOut},
+    tags=["attachments"],
 )
 def attachment_detail(request, upload_id: uuid.UUID):
     """One of your uploads (or results), measured; an upload that went straight to S3 is checked on first sight."""

@@ -1,16 +1,15 @@
 """Forms of the browser pages: accounts (with a limit on failed log-ins), chat titles, messages, generating."""
 
-import hashlib
-
 from django import forms
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 
 from generation.model_catalogue import model_list
 from generation.model_schema import KINDS
 
+from . import lockout
 from .services import MESSAGE_MAX_LENGTH, TITLE_MAX_LENGTH
 
 
@@ -20,38 +19,45 @@ class SignupForm(auth_forms.UserCreationForm):
         fields = ("username",)
 
 
-def _failures_key(request, username: str) -> str:
-    who = f"{(username or '').strip().lower()}|{request.META.get('REMOTE_ADDR', '') if request else ''}"
-    return "login-failures:" + hashlib.sha256(who.encode()).hexdigest()
+LOCKED = "Too many failed log-ins. Wait %(minutes)d minutes and try again, or ask for help."
 
 
-class LoginForm(auth_forms.AuthenticationForm):
-    """Django's log-in form, locked for a while after too many failures for one username from one address."""
-
-    error_messages = {
-        **auth_forms.AuthenticationForm.error_messages,
-        "locked": "Too many failed log-ins. Wait %(minutes)d minutes and try again, or ask for help.",
-    }
+class _LockedAfterFailures:
+    """Refuses a log-in before its password is checked when the name or the address has too many recent
+    failures (chats.lockout, in the database: one count for every process, for the pages and the admin)."""
 
     def clean(self):
-        key = _failures_key(self.request, self.data.get("username", ""))
-        if cache.get(key, 0) >= settings.LOGIN_FAILURE_LIMIT:
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is None or not password:
+            return super().clean()  # no password is checked: nothing to count
+        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        try:
+            lockout.login_attempt_begin(username=username, address=address)
+        except lockout.LoginLocked:
             raise forms.ValidationError(
                 self.error_messages["locked"],
                 code="locked",
                 params={"minutes": max(1, settings.LOGIN_LOCKOUT_SECONDS // 60)},
-            )
+            ) from None
         try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            cache.add(key, 0, settings.LOGIN_LOCKOUT_SECONDS)
-            try:
-                cache.incr(key)
-            except ValueError:  # expired in between
-                cache.set(key, 1, settings.LOGIN_LOCKOUT_SECONDS)
-            raise
-        cache.delete(key)
-        return cleaned
+            return super().clean()
+        finally:
+            # A right password clears the name, even when the account may not log in here (the admin's, not staff).
+            if self.user_cache is not None:
+                lockout.login_succeeded(username=username)
+
+
+class LoginForm(_LockedAfterFailures, auth_forms.AuthenticationForm):
+    """Django's log-in form, locked for a while after too many failures for one name or from one address."""
+
+    error_messages = {**auth_forms.AuthenticationForm.error_messages, "locked": LOCKED}
+
+
+class AdminLoginForm(_LockedAfterFailures, AdminAuthenticationForm):
+    """The admin's log-in form, with the same lock-out as the pages' (and the same counts)."""
+
+    error_messages = {**AdminAuthenticationForm.error_messages, "locked": LOCKED}
 
 
 class RenameForm(forms.Form):

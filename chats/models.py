@@ -176,3 +176,60 @@ class Attachment(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.file.name}"
+
+
+class Upload(models.Model):
+    """A presigned upload, recorded when its URL is given out (chats.uploads).
+
+    The record, never the URL, says where the file goes and what it may be; the URL names only its id. Once
+    used it becomes the Attachment of the same id, and `used_at` keeps it used even after that is deleted.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
+    key = models.CharField(max_length=500, help_text="The storage name, made by us.")
+    mime = models.CharField(max_length=100, help_text="The declared type, one we accept.")
+    size_bytes = models.PositiveBigIntegerField(help_text="The declared size.")
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="upload_expires_idx")]
+
+    def __str__(self):
+        return f"upload {self.key}"
+
+
+class LoginFailure(models.Model):
+    """A log-in attempt that has not succeeded (chats.lockout): written before the password is checked and
+    removed when it proves right, so an attempt still being checked counts already. Only keyed hashes of the
+    name and the address are kept, never the name itself."""
+
+    name_hash = models.CharField(max_length=64)
+    address_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["name_hash", "created_at"], name="loginfailure_name_idx"),
+            models.Index(fields=["address_hash", "created_at"], name="loginfailure_address_idx"),
+            models.Index(fields=["created_at"], name="loginfailure_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"log-in failure at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ReplyRetry(models.Model):
+    """One retry of a failed reply: it asks the recommender again, so retries are rate limited like posts."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reply = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="retries")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "created_at"], name="reply_retry_owner_idx")]
+
+    def __str__(self):
+        return f"retry of {self.reply_id} at {self.created_at:%Y-%m-%d %H:%M}"

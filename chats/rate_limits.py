@@ -42,10 +42,10 @@ def rate_parse(value, *, setting: str) -> tuple[int, int] | None:
     return count, seconds
 
 
-def rate_wait(*, setting: str, recent) -> int:
+def rate_wait(*, setting: str, recent, field: str = "created_at") -> int:
     """Seconds to wait before one more row may be made under the limit in `setting` (0: go ahead).
 
-    `recent` is a queryset of the person's rows with a `created_at`; when the window already holds
+    `recent` is a queryset of the person's rows, timed by `field`; when the window already holds
     `count` of them, the next is accepted once the oldest of those leaves the window.
     """
     limit = rate_parse(getattr(settings, setting), setting=setting)
@@ -55,9 +55,9 @@ def rate_wait(*, setting: str, recent) -> int:
     now = timezone.now()
     window = timedelta(seconds=seconds)
     oldest_counted = (
-        recent.filter(created_at__gt=now - window)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)[count - 1 : count]
+        recent.filter(**{f"{field}__gt": now - window})
+        .order_by(f"-{field}")
+        .values_list(field, flat=True)[count - 1 : count]
     )
     oldest = next(iter(oldest_counted), None)
     if oldest is None:

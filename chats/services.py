@@ -19,7 +19,7 @@ from generation.model_schema import IMAGE_TO_VIDEO, KINDS
 from recommender.services import recommender_name
 
 from . import selectors
-from .models import ApiToken, Attachment, Chat, Message, Option
+from .models import ApiToken, Attachment, Chat, Message, Option, ReplyRetry
 from .rate_limits import RateLimited, rate_wait, wait_words
 
 logger = logging.getLogger(__name__)
@@ -147,7 +147,9 @@ def message_post_begin(
     )
 
     with transaction.atomic():
-        # The row lock serialises posts to one chat, so positions and counters stay exact.
+        # The person's row lock serialises their posts to all their chats, so the rate limit is exact
+        # across chats; the chat's row lock keeps its positions and counters exact.
+        list(get_user_model().objects.select_for_update().filter(pk=chat.owner_id).values_list("pk", flat=True))
         locked = Chat.objects.select_for_update().get(pk=chat.pk)
         _message_rate_check(owner_id=locked.owner_id)
         user_message = Message.objects.create(
@@ -187,9 +189,22 @@ def message_post(*, chat: Chat, text: str | None, attachment_urls: list[str] | N
     return async_to_sync(reply_run)(reply=reply, user_message=user_message)
 
 
+def _retry_rate_check(*, owner_id) -> None:
+    """Retries ask the recommender again: RATE_LIMIT_MESSAGES holds for them too, counted apart from posts."""
+    wait = rate_wait(
+        setting="RATE_LIMIT_MESSAGES",
+        recent=ReplyRetry.objects.filter(owner_id=owner_id),
+    )
+    if wait:
+        raise MessageRateLimited(wait)
+
+
 def reply_retry_begin(*, reply: Message) -> tuple[Message, Message]:
     """Reset a failed (or interrupted) reply to pending; return the message it answers and the reply."""
     with transaction.atomic():
+        # The person's row first, as message_post_begin does: their retries are counted one at a time.
+        owner_id = Chat.objects.filter(pk=reply.chat_id).values_list("owner_id", flat=True).get()
+        list(get_user_model().objects.select_for_update().filter(pk=owner_id).values_list("pk", flat=True))
         reply = Message.objects.select_for_update().get(pk=reply.pk)
         if reply.author_type != Message.Author.ASSISTANT:
             raise ServiceError("Only the assistant's replies can be retried.")
@@ -202,6 +217,7 @@ def reply_retry_begin(*, reply: Message) -> tuple[Message, Message]:
         )
         if user_message is None:
             raise ServiceError("There is no message for this reply to answer.")
+        _retry_rate_check(owner_id=owner_id)
         reply.options.all().delete()
         reply.status = Message.Status.PENDING
         reply.content_text = None
@@ -209,6 +225,7 @@ def reply_retry_begin(*, reply: Message) -> tuple[Message, Message]:
         reply.error = ""
         reply.recommender = recommender_name()
         reply.save(update_fields=["status", "content_text", "render_payload", "error", "recommender", "updated_at"])
+        ReplyRetry.objects.create(owner_id=owner_id, reply=reply)
     return user_message, reply
 
 
@@ -306,16 +323,37 @@ def api_token_authenticate(*, raw: str):
     return copy.copy(token.user)
 
 
+# The group that marks the one account unauthenticated API calls may act as (see api_anonymous_user_create).
+ANONYMOUS_API_GROUP = "anonymous-api"
+
+
 def api_anonymous_user():
-    """The demo user that unauthenticated API calls act as, when API_ANONYMOUS_USER is set."""
+    """The account unauthenticated API calls act as: only with API_ANONYMOUS_USER set, only an account made
+    for it (marked by its group, never an ordinary person's), and only while it is active."""
     username = settings.API_ANONYMOUS_USER
     if not username:
         return None
+    return get_user_model().objects.filter(username=username, is_active=True, groups__name=ANONYMOUS_API_GROUP).first()
+
+
+@transaction.atomic
+def api_anonymous_user_create(*, username: str):
+    """Make (or find) the dedicated account for unauthenticated API calls; an existing person's account of
+    that name is never adopted. Returns the account and whether it was made now."""
+    from django.contrib.auth.models import Group
+
     User = get_user_model()
+    group, _ = Group.objects.get_or_create(name=ANONYMOUS_API_GROUP)
     user = User.objects.filter(username=username).first()
-    if user is None:
-        user, created = User.objects.get_or_create(username=username)
-        if created:
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
-    return user
+    if user is not None:
+        if not user.groups.filter(pk=group.pk).exists():
+            raise ServiceError(
+                f"An account named {username!r} already exists and is not the anonymous API account: "
+                "choose another API_ANONYMOUS_USER."
+            )
+        return user, False
+    user = User(username=username)
+    user.set_unusable_password()
+    user.save()
+    user.groups.add(group)
+    return user, True

@@ -5,7 +5,8 @@ One error type, HiggsfieldError, says whether a failure is permanent (400, 401, 
 same call would fail again) or worth another try (408, 429, 5xx, timeouts, a broken connection,
 an answer we cannot read), and, for a submission, whether it may have reached Higgsfield all the same
 (`maybe_sent`): Higgsfield has no idempotency key, so such a submission must never be sent again.
-Secrets never appear in an error message.
+Secrets never appear in an error message. Every call goes through higgs_project.outbound, so it reaches only
+public addresses or hosts in OUTBOUND_ALLOW_HOSTS (our base URL included): a refusal is a permanent error.
 """
 
 import functools
@@ -14,6 +15,8 @@ from urllib.parse import quote
 
 import httpx
 from django.conf import settings
+
+from higgs_project import outbound
 
 PERMANENT_STATUSES = {400, 401, 403, 404, 405, 409, 413, 422}
 
@@ -80,7 +83,7 @@ def _raise_for(response: httpx.Response, action: str) -> None:
 @functools.cache
 def _shared_http() -> httpx.Client:
     """One connection pool per process: building a client (and its TLS context) costs more than a call."""
-    return httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+    return outbound.client(limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
 
 
 class HiggsfieldClient:
@@ -114,6 +117,13 @@ class HiggsfieldClient:
             response = self._http.request(
                 method, url, headers=headers or self._headers, timeout=self._timeout, **kwargs
             )
+        except outbound.OutboundRefused:
+            # Checked before connecting: nothing of the request left us.
+            raise HiggsfieldError(
+                f"Higgsfield's address is not a public one and not in OUTBOUND_ALLOW_HOSTS, so it was not called "
+                f"({action}).",
+                permanent=True,
+            ) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # No connection was made: nothing of the request left us.
             raise HiggsfieldError(
@@ -169,9 +179,9 @@ class HiggsfieldClient:
         return True
 
     def fetch(self, url: str, *, max_bytes: int) -> bytes:
-        """A result's bytes, refusing more than max_bytes."""
+        """A result's bytes, refusing more than max_bytes, and any address (or redirect) that is not a public one."""
         try:
-            with self._http.stream("GET", url, timeout=self._timeout, follow_redirects=True) as response:
+            with outbound.stream(self._http, url, timeout=self._timeout) as response:
                 if response.status_code >= 400:
                     raise HiggsfieldError(
                         f"The result could not be downloaded ({response.status_code}).",
@@ -185,6 +195,11 @@ class HiggsfieldClient:
                         raise HiggsfieldError("The result is larger than we accept.", permanent=True)
                     chunks.append(chunk)
                 return b"".join(chunks)
+        except outbound.OutboundRefused:
+            # The reason names the address; the job's error stays plain.
+            raise HiggsfieldError(
+                "The result's address is not a public one, so it was not fetched.", permanent=True
+            ) from None
         except httpx.HTTPError as exc:
             raise HiggsfieldError(
                 f"The result could not be downloaded ({type(exc).__name__}).", permanent=False
@@ -206,6 +221,10 @@ class HiggsfieldClient:
             response = self._http.put(
                 upload_url, content=data, headers={"Content-Type": content_type}, timeout=self._timeout
             )
+        except outbound.OutboundRefused:
+            raise HiggsfieldError(
+                "Higgsfield's upload URL is not on a public address, so the image was not sent.", permanent=True
+            ) from None
         except httpx.HTTPError as exc:
             raise HiggsfieldError(f"The image could not be uploaded ({type(exc).__name__}).", permanent=False) from None
         _raise_for(response, "upload")
@@ -230,6 +249,8 @@ class HiggsfieldClient:
             response = self._http.get(
                 url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"}, timeout=self._timeout
             )
+        except outbound.OutboundRefused as exc:
+            raise HiggsfieldError(f"The spec was not fetched: {exc}", permanent=True) from None
         except httpx.HTTPError as exc:
             raise HiggsfieldError(f"The spec could not be fetched ({type(exc).__name__}).", permanent=False) from None
         if response.status_code >= 400:

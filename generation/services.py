@@ -11,8 +11,10 @@ poll, a repeated webhook or a result arriving after a cancel is harmless.
 import hashlib
 import json
 import logging
+import re
 import secrets
 from datetime import timedelta
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -23,6 +25,9 @@ from django.utils import timezone
 
 from chats.models import Attachment, Option
 from chats.rate_limits import RateLimited, rate_wait, wait_words
+from chats.selectors import attachment_find_by_url
+from chats.uploads import UploadError, upload_find_by_url
+from higgs_project import outbound
 
 from . import credits, media
 from .higgsfield import HiggsfieldError, RequestStatus
@@ -124,6 +129,38 @@ def _strength(name: str, value) -> float | None:
     return float(value)
 
 
+# Our own files in a URL's path, whatever its host (our media, a bucket, a presigned URL): an upload
+# (chats.uploads: attachments/{owner}/{upload id}/{name}) or a result (_complete: results/{owner}/{job}.{ext}).
+OUR_FILE_PATH = re.compile(r"/(attachments/[0-9a-f]{32}/[0-9a-f]{32}/[^/]+|results/[0-9a-f-]{36}/[0-9a-f-]{36}\.\w+)$")
+IMAGE_URL_REFUSED = "The image must be one of your own uploads or results, or an https URL on a public address"
+
+
+def _image_url_check(*, owner, url: str, absolute_url) -> None:
+    """Refuse an image the person may not hand to a job: only their own upload or result (by our URL, relative
+    or absolute), or an https image on a public address (higgs_project.outbound), which Higgsfield fetches."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise GenerationError(f"{IMAGE_URL_REFUSED}: this is not a URL.") from None
+    scheme, host = parts.scheme.lower(), parts.netloc.lower()
+    ours = {urlsplit(u).netloc.lower() for u in (absolute_url("/") or "", settings.PUBLIC_BASE_URL, settings.MEDIA_URL)}
+    if not host or host in ours or OUR_FILE_PATH.search(unquote(parts.path)):
+        if scheme not in ("", "http", "https"):
+            raise GenerationError(f"{IMAGE_URL_REFUSED}.")
+        try:
+            if attachment_find_by_url(owner=owner, url=url) or upload_find_by_url(owner=owner, url=url):
+                return
+        except UploadError as exc:
+            raise GenerationError(str(exc), status=exc.status) from None
+        raise GenerationError(f"{IMAGE_URL_REFUSED}: this is not one of your files.")
+    if scheme != "https":
+        raise GenerationError(f"{IMAGE_URL_REFUSED}: this one is not https.")
+    try:
+        outbound.url_check(url)
+    except outbound.OutboundRefused:
+        raise GenerationError(f"{IMAGE_URL_REFUSED}: this one's address is not public.") from None
+
+
 def generation_request(
     *,
     owner,
@@ -180,10 +217,12 @@ def generation_request(
         raise GenerationError("Image-to-video needs an image: attach one to the message or send image_url.")
     if image_required(model.input_schema) and not image_url:
         raise GenerationError(f"{model.label} needs a reference image: attach one or send image_url.")
+    if image_url:
+        image_url = absolute_url(image_url)
+        _image_url_check(owner=owner, url=image_url, absolute_url=absolute_url)
     if image_url and not image_field(model.input_schema):
         notes.append(f"{model.label} takes no image: the image was left out.")
         image_url = ""
-    image_url = absolute_url(image_url) if image_url else ""
 
     schema = parameters_schema(model.input_schema)
     style_strength = _strength("style_strength", flat.pop("style_strength", None))
@@ -565,7 +604,12 @@ def _complete(*, generation: Generation, status: RequestStatus) -> bool:
             return generation_fail(generation=generation, error=str(exc))
         raise
     except media.MediaError as exc:
-        return generation_fail(generation=generation, error=f"The result was not a usable file: {exc}")
+        # probe's words may quote the answer's first bytes (a hex dump, a box name, a document type): a result URL
+        # comes from outside, so none of the answer goes into the job's error or the log.
+        logger.info("Generation %s: the result was not a usable file (%s)", generation.pk, type(exc).__name__)
+        return generation_fail(
+            generation=generation, error="The result was not an image or video we accept, so it was not kept."
+        )
     name = default_storage.save(f"results/{generation.owner_id}/{generation.pk}.{info.extension}", ContentFile(data))
     with transaction.atomic():
         attachment = Attachment.objects.create(
@@ -611,7 +655,9 @@ def generation_webhook(*, token: str, body) -> bool:
     generation = Generation.objects.filter(webhook_token=token).first()
     if generation is None:
         raise GenerationError("Unknown webhook.", status=404)
-    if not isinstance(body, dict) or (body.get("request_id") and body["request_id"] != generation.provider_request_id):
+    # The delivery must name the job's request (flat body and envelope alike carry it at the top).
+    request_id = body.get("request_id") if isinstance(body, dict) else None
+    if not generation.provider_request_id or request_id != generation.provider_request_id:
         raise GenerationError("The delivery does not match this job.", status=400)
     if generation.is_final:
         return False

@@ -2,7 +2,8 @@
 
 Every setting is documented in `.env.example` and the README. The defaults are the
 embedded ones: SQLite and media files under DATA_DIR, the database task queue, the
-offline recommender. Production turns DEBUG off and sets SECRET_KEY and ALLOWED_HOSTS.
+offline recommender. Safe by default: DEBUG is off unless DEBUG=1, and without a SECRET_KEY a random
+one is made once and kept under DATA_DIR. Production sets SECRET_KEY and ALLOWED_HOSTS.
 """
 
 import os
@@ -33,17 +34,44 @@ def _secret(name: str, default: str = "") -> str:
         raise ImproperlyConfigured(f"{name}_FILE names a file that cannot be read ({exc.strerror}).") from None
 
 
+# The key earlier versions shipped for development: public, so it signs nothing anywhere.
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me-in-production-0123456789abcdef"
 
-DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = _secret("SECRET_KEY", default=DEV_SECRET_KEY)
-if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-
+DEBUG = env.bool("DEBUG", default=False)
 DATA_DIR = BASE_DIR / env.str("DATA_DIR", default="data")
+
+
+def _local_secret_key(path: Path) -> str:
+    """This installation's own key: made once (random, readable by its owner only) and kept in DATA_DIR.
+
+    Several web processes of one machine share it; machines that share a database must set SECRET_KEY.
+    """
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()  # another process made it first
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_urlsafe(50))
+    return path.read_text(encoding="utf-8").strip()
+
+
+SECRET_KEY = _secret("SECRET_KEY") or _local_secret_key(DATA_DIR / "secret_key")
+if SECRET_KEY == DEV_SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY is the public development key from the repository: set your own.")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "higgs_project.errors.csrf_failure"
+# Served over HTTPS (behind a TLS proxy): redirects, HSTS and secure cookies. `make run` serves plain HTTP on
+# your machine and turns it off (SECURE_HTTPS=0).
+SECURE_HTTPS = env.bool("SECURE_HTTPS", default=not DEBUG)
 # The real Higgsfield catalogue that the tests (and a local import) read; never copied into the repo.
 SEED_DATA_DIR = BASE_DIR / env.str("SEED_DATA_DIR", default="../shared/seed-data")
 
@@ -154,8 +182,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Locally, static files come straight from the apps' folders; in production from STATIC_ROOT.
-SERVESTATIC_USE_FINDERS = DEBUG
+# Collected and compressed ahead (`make run`, `make test` and the Dockerfile run collectstatic), static files
+# are served from STATIC_ROOT with hashed names; before that (or with DEBUG) straight from the apps' folders.
+STATIC_COLLECTED = not DEBUG and (STATIC_ROOT / "staticfiles.json").is_file()
+SERVESTATIC_USE_FINDERS = not STATIC_COLLECTED
 SERVESTATIC_AUTOREFRESH = DEBUG
 MEDIA_URL = env.str("MEDIA_URL", default="/media/")
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
@@ -190,9 +220,10 @@ UPLOAD_UNATTACHED_SECONDS = env.int("UPLOAD_UNATTACHED_SECONDS", default=24 * 36
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if DEBUG
-        else "servestatic.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"
+        # HIGGS_COLLECTING_STATIC=1 while collectstatic runs, so that it writes the manifest.
+        if STATIC_COLLECTED or os.environ.get("HIGGS_COLLECTING_STATIC")
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
 
@@ -207,7 +238,7 @@ READY_QUEUE_MAX_BACKLOG = env.int("READY_QUEUE_MAX_BACKLOG", default=1000)
 
 # The JSON API.
 CORS_ALLOWED_ORIGINS = env.list(
-    "CORS_ALLOWED_ORIGINS", default=["http://localhost:3000", "http://127.0.0.1:3000"] if DEBUG else []
+    "CORS_ALLOWED_ORIGINS", default=[] if SECURE_HTTPS else ["http://localhost:3000", "http://127.0.0.1:3000"]
 )
 CORS_URLS_REGEX = r"^/(api|media)/.*$"
 CORS_ALLOW_CREDENTIALS = False
@@ -245,6 +276,9 @@ HIGGSFIELD_BASE_URL = env.str("HIGGSFIELD_BASE_URL", default="https://api.higgsf
 # Higgsfield's published OpenAPI document, which `manage.py sync_models` reads the models from.
 HIGGSFIELD_OPENAPI_URL = env.str("HIGGSFIELD_OPENAPI_URL", default="https://docs.higgsfield.ai/docs/openapi.json")
 HIGGSFIELD_TIMEOUT = env.float("HIGGSFIELD_TIMEOUT", default=30.0)
+# Outbound fetches (higgs_project.outbound) reach public addresses only; these hosts (`host` or `host:port`,
+# as written in the URL) are allowed on private or loopback addresses too: fakes in tests, a private deployment.
+OUTBOUND_ALLOW_HOSTS = env.list("OUTBOUND_ALLOW_HOSTS", default=[])
 # Tries at submitting a job when Higgsfield answers 408, 429, 5xx or times out.
 GENERATION_SUBMIT_ATTEMPTS = env.int("GENERATION_SUBMIT_ATTEMPTS", default=5)
 # Time limits per mode, in seconds: a job still running then ends as timed_out.
@@ -283,8 +317,8 @@ try:
 except ValueError:
     raise ImproperlyConfigured("GENERATION_PRICES must look like soul=2,kling-2-5=8,image=1,video=5.") from None
 
-# Production safety: on whenever DEBUG is off.
-if not DEBUG:
+# Production safety: on whenever the site is served over HTTPS (the default with DEBUG off).
+if SECURE_HTTPS:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^api/health"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
@@ -299,8 +333,10 @@ if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
-# Failed log-ins per username and address before a lock-out of LOGIN_LOCKOUT_SECONDS (counted in the cache).
+# Failed log-ins per user name, and per client address (0: no limit per address), in a sliding window of
+# LOGIN_LOCKOUT_SECONDS before a lock-out; counted in the database (chats.lockout), for the pages and admin.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=20)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 
 # Django's Content Security Policy: scripts and styles only from our own static files (no
@@ -346,6 +382,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own default handlers (its DEBUG console, runserver's request lines) would print lines
+        # without our masking: its loggers lose them and pass their lines up to ours.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
         # One line per HTTP call to Claude is noise; failures are logged by recommender.agent.
         "httpx2": {"level": "WARNING"},

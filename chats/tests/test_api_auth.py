@@ -97,14 +97,47 @@ def test_a_session_post_with_the_csrf_token_passes(alice):
     assert response.status_code == 201
 
 
-def test_with_the_demo_setting_anonymous_calls_act_as_that_user(anon_api, settings):
+def test_with_the_demo_setting_anonymous_calls_act_as_the_account_made_for_it(anon_api, settings):
+    from django.core.management import call_command
+
     settings.API_ANONYMOUS_USER = "demo"
+    call_command("create_anonymous_api_user", "demo")
     response = anon_api.post("/api/chats", {"title": "demo chat"})
     assert response.status_code == 201
     demo = User.objects.get(username="demo")
     assert response.json()["user_id"] == str(demo.id)
     assert not demo.has_usable_password()
     assert anon_api.get("/api/chats").json()["items"][0]["title"] == "demo chat"
+
+
+def test_anonymous_calls_are_refused_unless_the_setting_is_given(anon_api, settings):
+    settings.API_ANONYMOUS_USER = ""
+    response = anon_api.get("/api/chats")
+    assert response.status_code == 401
+
+
+def test_the_demo_setting_never_adopts_an_existing_persons_account(anon_api, alice, settings):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    chat = anon_api.__class__(token=None)  # the same anonymous caller
+    settings.API_ANONYMOUS_USER = "alice"
+    assert chat.get("/api/chats").status_code == 401
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("create_anonymous_api_user", "alice")
+    assert anon_api.get("/api/chats").status_code == 401
+
+
+def test_a_deactivated_demo_account_is_refused(anon_api, settings):
+    from django.core.management import call_command
+
+    settings.API_ANONYMOUS_USER = "demo"
+    call_command("create_anonymous_api_user", "demo")
+    assert anon_api.get("/api/chats").status_code == 200
+    User.objects.filter(username="demo").update(is_active=False)
+    assert anon_api.get("/api/chats").status_code == 401
+    call_command("create_anonymous_api_user", "demo")  # run again by make run: it stays deactivated
+    assert anon_api.get("/api/chats").status_code == 401
 
 
 def test_an_empty_demo_setting_keeps_anonymous_calls_out(anon_api, settings):

@@ -1,19 +1,11 @@
 """Account pages: sign up, log in (with failed log-ins limited), log out, password change."""
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def test_pages_need_a_login():

@@ -161,3 +161,36 @@ def test_waits_read_as_words():
         "2 minutes",
         "10 minutes",
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_posts_to_different_chats_cannot_pass_the_limit_together(alice, settings):
+    from higgs_project.testing import at_once
+
+    settings.RATE_LIMIT_MESSAGES = "3/minute"
+    chats = [services.chat_create(owner=alice, title=f"Chat {n}") for n in range(8)]
+
+    def post_one(n):
+        return services.message_post_begin(chat=chats[n], text="a glacier at night")
+
+    posted, refused = at_once(8, post_one)
+    assert len(posted) == 3
+    assert len(refused) == 5 and all(isinstance(e, services.MessageRateLimited) for e in refused)
+    assert user_messages(alice) == 3
+
+
+def test_retrying_replies_is_limited_too(alice_api, alice, chat, settings):
+    settings.RATE_LIMIT_MESSAGES = "2/minute"
+    _user_message, reply = services.message_post_begin(chat=chat, text=TEXT)
+
+    def retry():
+        Message.objects.filter(pk=reply.pk).update(status=Message.Status.FAILED, error="The recommender failed.")
+        return alice_api.post(f"/api/messages/{reply.id}/retry")
+
+    assert retry().status_code == 200
+    assert retry().status_code == 200
+    refused = retry()
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    assert "Try again in" in refused.json()["detail"]
+    assert Message.objects.get(pk=reply.pk).status == Message.Status.FAILED  # nothing was asked again

@@ -248,9 +248,9 @@ def test_the_cleanup_removes_bucket_uploads_never_sent(alice_api, bucket):
     checked = presign(alice_api, data)
     browser_put(checked["upload_url"], data, "image/png")
     alice_api.get(f"/api/attachments/{checked['upload_id']}")
-    assert uploads.uploads_cleanup() == {"attachments": 0, "files": 0}  # both younger than a day
+    assert uploads.uploads_cleanup() == {"attachments": 0, "files": 0, "uploads": 0}  # both younger than a day
     later = timezone.now() + timedelta(days=1, minutes=1)
-    assert uploads.uploads_cleanup(now=later) == {"attachments": 1, "files": 1}
+    assert uploads.uploads_cleanup(now=later) == {"attachments": 1, "files": 1, "uploads": 0}
     assert not Attachment.objects.exists()
     assert list(default_storage.bucket.objects.all()) == []
 

@@ -77,6 +77,7 @@ def test_a_submit_that_could_not_connect_is_sent_again(higgsfield, alice_api, ru
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
     settings.HIGGSFIELD_BASE_URL = f"http://127.0.0.1:{closed}"
+    settings.OUTBOUND_ALLOW_HOSTS = [f"127.0.0.1:{closed}"]  # on loopback: allowed by name, like the fake
     settings.GENERATION_SUBMIT_ATTEMPTS = 2
     generation = finish(run_worker, start(alice_api, **PROMPT_JOB))
     assert generation.status == "failed"

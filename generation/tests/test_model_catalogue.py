@@ -29,6 +29,12 @@ CLIENT_NAMES = [
 SPEC_DIR_IMAGE = "https://cdn.example.com/photo.png"
 
 
+@pytest.fixture(autouse=True)
+def external_image_host(settings):
+    """SPEC_DIR_IMAGE's host stands for a public one: there is no DNS here to say so, so it is allowed by name."""
+    settings.OUTBOUND_ALLOW_HOSTS = [*settings.OUTBOUND_ALLOW_HOSTS, "cdn.example.com"]
+
+
 def _offered():
     return list(GenerationModel.objects.filter(enabled=True).order_by("sort_order"))
 

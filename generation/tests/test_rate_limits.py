@@ -94,3 +94,23 @@ def test_the_option_card_says_when_to_try_again(alice, option, settings):
     assert "You&#x27;re starting generations quickly. Try again in " in html
     assert response["HX-Retarget"] == f"#option-error-{option.pk}"
     assert not Generation.objects.filter(option=option).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_generations_in_different_chats_cannot_pass_the_limit_together(alice, settings):
+    from chats import services as chat_services
+    from higgs_project.testing import at_once
+
+    settings.RATE_LIMIT_GENERATIONS = "3/minute"
+    chats = [chat_services.chat_create(owner=alice, title=f"Chat {n}") for n in range(8)]
+
+    def generate(n):
+        generation, _ = services.generation_request(
+            owner=alice, kind="text_to_image", model_key="nano-banana", prompt=f"a lighthouse in {chats[n].title}"
+        )
+        return generation
+
+    made, refused = at_once(8, generate)
+    assert len(made) == 3
+    assert len(refused) == 5 and all(isinstance(e, services.GenerationRateLimited) for e in refused)
+    assert Generation.objects.filter(owner=alice).count() == 3 and charges(alice) == 3

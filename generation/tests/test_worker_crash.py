@@ -26,6 +26,8 @@ def start_worker(higgsfield, media_root):
         "HIGGSFIELD_KEY_ID": "test-id",
         "HIGGSFIELD_KEY_SECRET": "test-secret",
         "HIGGSFIELD_BASE_URL": higgsfield.url,
+        # The fake is on loopback: the worker may call it only by name (higgs_project.outbound).
+        "OUTBOUND_ALLOW_HOSTS": ",".join(django_settings.OUTBOUND_ALLOW_HOSTS),
         "GENERATION_POLL_FIRST_SECONDS": "0.2",
         "GENERATION_POLL_MAX_SECONDS": "0.3",
         "GENERATION_WATCHDOG_SECONDS": "0.5",

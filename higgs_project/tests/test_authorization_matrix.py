@@ -10,6 +10,7 @@ methods of each API route from the API itself), so a route added without a row h
 import io
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -137,7 +138,7 @@ API = [
         "api/higgsfield/webhook/<token>",
         "/api/higgsfield/webhook/{webhook}",
         200,
-        body={"status": "in_progress"},
+        body={"status": "in_progress", "request_id": "matrix-request"},
     ),
 ]
 
@@ -330,9 +331,8 @@ def staff(db):
 
 @pytest.fixture
 def media_file(settings):
-    """A file where /media/ serves from (the URL pattern holds the folder it was given at start-up)."""
-    pattern = next(p for _, p in _patterns() if str(p.pattern) == "^media/(?P<path>.*)$")
-    folder = pattern.default_args["document_root"] / "matrix" / uuid.uuid4().hex
+    """A file where /media/ serves from."""
+    folder = Path(settings.MEDIA_ROOT) / "matrix" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     (folder / "result.png").write_bytes(_png())
     yield f"/media/matrix/{folder.name}/result.png"
@@ -372,6 +372,9 @@ def world(alice, bob, staff, media_file):
     done = request(num_images=2)
     Generation.objects.filter(pk=done.pk).update(status=Generation.Status.COMPLETED, result=attachment)
     generation = request()
+    # As if Higgsfield had taken it: a delivery must name the job's request id.
+    Generation.objects.filter(pk=generation.pk).update(provider_request_id="matrix-request")
+    generation.refresh_from_db()
     token, _ = api_token_create(user=alice, name="admin matrix")
     uploads_cleanup.enqueue()
     extra = {

@@ -208,6 +208,7 @@ def test_failing_claude_and_higgsfield_calls_show_no_secret(
     options = list(reply.options.all())
     higgsfield = FakeHiggsfield(key_id="another-id", key_secret="another-secret").start()
     settings.HIGGSFIELD_BASE_URL = higgsfield.url
+    settings.OUTBOUND_ALLOW_HOSTS = [higgsfield.url.removeprefix("http://")]  # on loopback: allowed by name
     settings.HIGGSFIELD_TIMEOUT = 2.0
     try:
         refused = api.post("/api/generations", {"option_id": str(options[0].id)}).json()["id"]
@@ -335,3 +336,31 @@ def test_the_web_servers_access_log_masks_webhook_and_upload_tokens():
 def test_ordinary_words_survive_masking():
     line = 'Key (username)=(alice) already exists. GET /api/chats?limit=20 "Bearer" token missing'
     assert redact(line) == line
+
+
+@pytest.mark.parametrize("debug", ["1", "0"])
+def test_url_tokens_are_masked_in_djangos_own_log_lines_debug_or_not(tmp_path, debug):
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+
+    script = (
+        "import logging;"
+        "logging.getLogger('django.request').warning('Not Found: /api/higgsfield/webhook/Tok3nOfTheJobXYZ123');"
+        "logging.getLogger('django.server').info('\"PUT /api/uploads/Upl0adTicketABC987 HTTP/1.1\" 200 0')"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(DEBUG=debug, LOG_FORMAT="text", DATA_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    logged = result.stdout + result.stderr
+    assert "Not Found: /api/higgsfield/webhook/[redacted]" in logged
+    assert "Tok3nOfTheJobXYZ123" not in logged and "Upl0adTicketABC987" not in logged
