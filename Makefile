@@ -45,7 +45,7 @@ run: install static
 	@echo "Higgs at http://localhost:$(PORT) (API docs: http://localhost:$(PORT)/api/docs). Ctrl-C stops it."
 	@echo "Sign up at http://localhost:$(PORT)/accounts/signup/; for the API, make a token:"
 	@echo "  $(PY) manage.py create_api_token <your user name>"
-	SECURE_HTTPS=0 exec $(VENV)/bin/honcho start -f Procfile -p $(PORT)
+	SECURE_HTTPS=0 LOG_FORMAT=$${LOG_FORMAT:-text} exec $(VENV)/bin/honcho start -f Procfile -p $(PORT)
 
 # Static files collected and compressed ahead, as in production (served with hashed names).
 static: install
