@@ -1,6 +1,6 @@
 """Settings for Higgs, read from the environment (or a `.env` file) through django-environ.
 
-Every setting is documented in `.env.example` and the README. The defaults are the
+Every setting is documented in `.env.example` and docs/operations.md. The defaults are the
 embedded ones: SQLite and media files under DATA_DIR, the database task queue, the
 offline recommender. Safe by default: DEBUG is off unless DEBUG=1, and without a SECRET_KEY a random
 one is made once and kept under DATA_DIR. Production sets SECRET_KEY and ALLOWED_HOSTS.
