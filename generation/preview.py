@@ -1,16 +1,22 @@
-"""The local preview provider's renderer: stand-in images and clips drawn here when there are no Higgsfield keys.
+"""The local preview provider's renderer: stand-in images (Pillow) and MP4 clips (Pillow frames, PyAV's H.264)
+made here when there are no Higgsfield keys.
 
 Everything is derived from the words asked for (a hash picks the palette and layout, a few scene words nudge
-it), so the same request gives the same bytes, and every result says plainly that it is a local preview.
+it), so the same request gives the same picture, and every result says plainly that it is a local preview.
 """
 
 import colorsys
 import hashlib
 import io
 import math
+import os
 import random
 import re
+import tempfile
+from fractions import Fraction
 
+import av
+from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .media import MediaError, probe
@@ -77,15 +83,15 @@ def render_clip(
     source: bytes | None = None,
     width: int = 640,
     height: int = 360,
-    frames: int = 24,
-    fps: int = 12,
+    frames: int = 72,
+    fps: int = 24,
 ) -> bytes:
-    """An animated WebP: a camera move named by motion_name over the source image (or a rendered scene).
-
-    It lasts exactly frames / fps seconds. libwebp merges a frame that does not visibly differ from the one
-    before (adding up their durations), so a long, slow clip may hold fewer frames than asked.
+    """An MP4 (H.264, yuv420p, index first): a camera move named by motion_name over the source image (or a
+    rendered scene). It lasts exactly frames / fps seconds and starts playing in a browser's <video> at once.
     """
     _check_size(width, height)
+    if width % 2 or height % 2:
+        raise ValueError(f"a clip's width and height must be even (yuv420p halves the colour), not {width}x{height}")
     if not 1 <= frames <= 600 or not 1 <= fps <= 60:
         raise ValueError(f"frames must be 1 to 600 and fps 1 to 60, not {frames} and {fps}")
     # The base is larger than the frame so pans and tilts have room and zooms stay sharp.
@@ -95,34 +101,51 @@ def render_clip(
     caption = f"Motion: {motion_name}" if motion_name.strip() else ""
     overlay = _overlay(width, height, title=prompt, subtitle=caption)
 
-    clip = []
-    for index in range(frames):
-        t = index / (frames - 1) if frames > 1 else 0.0
-        # Half linear, half smoothstep: eased ends, yet no frame so still that libwebp merges it into the last.
-        eased = (t + t * t * (3 - 2 * t)) / 2
-        frame = _frame(base, _camera(move, eased, backwards, base.size), (width, height))
-        frame.paste(overlay, (0, 0), overlay)
-        clip.append(frame)
-    # Whole-millisecond durations that add up to exactly frames / fps seconds.
-    durations = [round((i + 1) * 1000 / fps) - round(i * 1000 / fps) for i in range(frames)]
-    # Quality 60 keeps ordinary clips near 150 kB; a source full of fine detail (foliage, noise) is tried again
-    # at lower quality so the preview stays under the limit.
-    for quality in (60, 40, 20):
-        buffer = io.BytesIO()
-        clip[0].save(
-            buffer,
-            "WEBP",
-            save_all=True,
-            append_images=clip[1:],
-            duration=durations,
-            loop=0,
-            quality=quality,
-            method=0,  # the fastest
-            kmax=0,  # no key frames after the first: each frame is encoded once, not twice to compare
-        )
-        if buffer.tell() <= MAX_CLIP_BYTES:
-            break
-    return buffer.getvalue()
+    def pictures():
+        for index in range(frames):
+            t = index / (frames - 1) if frames > 1 else 0.0
+            eased = (t + t * t * (3 - 2 * t)) / 2  # half linear, half smoothstep: soft ends that still move
+            frame = _frame(base, _camera(move, eased, backwards, base.size), (width, height))
+            frame.paste(overlay, (0, 0), overlay)
+            yield frame
+
+    return _mp4(pictures(), width=width, height=height, fps=fps, seconds=frames / fps)
+
+
+def _mp4(pictures, *, width: int, height: int, fps: int, seconds: float) -> bytes:
+    """Encode RGB pictures as H.264 in an MP4 that browsers play: High profile, yuv420p, BT.709, moov first."""
+    # A VBV cap keeps any clip under MAX_CLIP_BYTES (it can spend at most its rate for the clip plus one buffer),
+    # however much detail the source has; ordinary clips stay far below it at CRF 23.
+    max_kbits = int(MAX_CLIP_BYTES * 8 * 0.8 / (seconds + 1) / 1000)
+    with tempfile.TemporaryDirectory(prefix="preview-clip-") as folder:
+        # +faststart moves the index before the media in a second pass that reopens the output by its name,
+        # so the clip goes through a file, not a BytesIO.
+        path = os.path.join(folder, "clip.mp4")
+        with av.open(path, "w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=fps)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            context = stream.codec_context
+            context.thread_count = 1  # one thread: a worker already runs jobs side by side
+            context.gop_size = fps  # a key frame every second, so scrubbing lands quickly
+            context.colorspace = 1  # AVCOL_SPC_BT709 (PyAV has no enum for it)
+            context.color_primaries, context.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
+            context.color_range = ColorRange.MPEG
+            stream.options = {
+                "preset": "veryfast",
+                "profile": "high",
+                "crf": "23",
+                "maxrate": f"{max_kbits}k",
+                "bufsize": f"{max_kbits}k",
+            }
+            for index, picture in enumerate(pictures):
+                frame = av.VideoFrame.from_image(picture).reformat(
+                    format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
+                )
+                frame.pts, frame.time_base = index, Fraction(1, fps)
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode())
+        with open(path, "rb") as handle:
+            return handle.read()
 
 
 def _check_size(width: int, height: int) -> None:

@@ -55,7 +55,8 @@ class HiggsfieldProvider:
 
 
 class PreviewProvider:
-    """Renders results locally (Pillow), on a clock set by the PREVIEW_* settings; nothing leaves the machine.
+    """Renders results locally (images with Pillow, H.264 MP4 clips with PyAV), on a clock set by the PREVIEW_*
+    settings; nothing leaves the machine.
 
     Its state lives in the generation row (submitted_at), so any worker can answer for it.
     """

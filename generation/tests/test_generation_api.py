@@ -154,7 +154,7 @@ def test_a_prompt_alone_makes_a_generation_without_an_option(alice_api, run_work
     assert response.status_code == 202
     done = final(alice_api, run_worker, response.json()["id"])
     assert done["status"] == "completed"
-    assert done["mime"] == "image/webp"
+    assert done["mime"] == "video/mp4"
     assert done["duration_ms"] > 0
 
 

@@ -1,10 +1,13 @@
-"""probe(): images made with Pillow, MP4/MOV and WebM built by hand, and everything it must refuse."""
+"""probe(): images made with Pillow, MP4/MOV and WebM built by hand, MP4s written by FFmpeg (PyAV), and
+everything it must refuse."""
 
 import io
 import random
 import struct
 import zlib
+from fractions import Fraction
 
+import av
 import pytest
 from PIL import Image
 
@@ -268,6 +271,40 @@ def test_a_size_0_box_inside_moov_ends_the_walk_of_moov():
 
     with pytest.raises(MediaError, match="no video track"):
         probe(mp4(mvhd(600, 3000), zero, video_trak()))
+
+
+def ffmpeg_mp4(target, *, faststart, size=(320, 240), frames=30, fps=15):
+    """An H.264 MP4 as FFmpeg's muxer writes it (B-frames, an edit list), its index first or after the media."""
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(target, "w", format="mp4", options=options) as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_image(Image.new("RGB", size, (index * 8, 90, 200 - index * 5)))
+            frame.pts, frame.time_base = index, Fraction(1, fps)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
+def top_level_boxes(data):
+    kinds, pos = [], 0
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        kinds.append(kind)
+        pos += size
+    return kinds
+
+
+@pytest.mark.parametrize("faststart", [True, False])
+def test_it_reads_an_mp4_that_ffmpeg_wrote_with_its_index_first_or_last(faststart, tmp_path):
+    # +faststart rewrites the file in a second pass that reopens it by name, so it needs a real file.
+    path = tmp_path / "clip.mp4"
+    ffmpeg_mp4(str(path), faststart=faststart)
+    data = path.read_bytes()
+
+    boxes = top_level_boxes(data)
+    assert (boxes.index(b"moov") < boxes.index(b"mdat")) == faststart
+    assert probe(data) == MediaInfo("video/mp4", "video", "mp4", 320, 240, 2000)
 
 
 # WebM and Matroska, built element by element

@@ -1,12 +1,19 @@
-"""The local preview renderer: real PNGs and animated WebPs that probe() accepts, the same bytes for the same words."""
+"""The local preview renderer: real PNGs and H.264 MP4s that probe() accepts, the same bytes for the same words;
+and the preview provider's video jobs, which end as MP4 attachments shown in a <video>."""
 
 import io
+import struct
+from urllib.parse import urlsplit
 
+import av
 import pytest
-from PIL import Image, ImageStat
+from django.core.files.storage import default_storage
+from django.test import Client
+from PIL import Image, ImageChops, ImageStat
 
 from generation.media import MediaError, MediaInfo, probe
 from generation.preview import render_clip, render_image
+from generation.tests.conftest import finish, start
 
 
 def pixels(data):
@@ -15,13 +22,33 @@ def pixels(data):
     return image.convert("RGB")
 
 
+def decoded(data):
+    """What PyAV reads back from an MP4: the video stream's facts, and every frame as an RGB image."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        facts = {
+            "codec": stream.codec_context.name,
+            "pix_fmt": stream.codec_context.pix_fmt,
+            "size": (stream.codec_context.width, stream.codec_context.height),
+            "seconds": container.duration / av.time_base,
+        }
+        return facts, [frame.to_image() for frame in container.decode(stream)]
+
+
 def clip_frames(data):
-    with Image.open(io.BytesIO(data)) as clip:
-        frames = []
-        for index in range(clip.n_frames):
-            clip.seek(index)
-            frames.append(clip.convert("RGB"))
-        return frames
+    return decoded(data)[1]
+
+
+def top_level_boxes(data):
+    """The types of an MP4's top-level boxes, in file order."""
+    kinds, pos = [], 0
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        if size == 1:
+            (size,) = struct.unpack_from(">Q", data, pos + 8)
+        kinds.append(kind.decode("latin-1"))
+        pos += size or len(data)
+    return kinds
 
 
 def mean(image, box=None):
@@ -103,30 +130,45 @@ def test_it_refuses_an_absurd_size():
 # Clips
 
 
-def test_it_renders_an_animated_webp_of_frames_over_fps_seconds():
+def test_it_renders_an_h264_mp4_that_a_browser_can_play_at_once():
     data = render_clip(prompt="a red fox in the snow", motion_name="Dolly In")
 
-    info = probe(data)
-    assert (info.mime, info.kind, info.width, info.height) == ("image/webp", "image", 640, 360)
-    assert abs(info.duration_ms - 2000) <= 1000 / 12
-    assert len(clip_frames(data)) == 24
-    assert len(data) < 1_000_000
+    facts, frames = decoded(data)
+    assert facts["codec"] == "h264"
+    assert facts["pix_fmt"] == "yuv420p"
+    assert facts["size"] == (640, 360)
+    assert abs(facts["seconds"] - 72 / 24) <= 0.2
+    assert len(frames) >= 72
+    boxes = top_level_boxes(data)
+    assert boxes.index("moov") < boxes.index("mdat")  # +faststart: playback starts before the whole file is in
+    assert len(data) < 1_500_000
+    assert probe(data) == MediaInfo("video/mp4", "video", "mp4", 640, 360, 3000)
 
 
 def test_it_honours_frames_fps_and_size():
-    data = render_clip(prompt="a red fox in the snow", width=320, height=240, frames=10, fps=5)
+    data = render_clip(prompt="a red fox in the snow", width=320, height=240, frames=50, fps=20)
 
-    info = probe(data)
-    assert (info.width, info.height) == (320, 240)
-    assert abs(info.duration_ms - 2000) <= 1000 / 5
-    assert len(clip_frames(data)) == 10
+    facts, frames = decoded(data)
+    assert facts["size"] == (320, 240)
+    assert abs(facts["seconds"] - 2.5) <= 0.2
+    assert len(frames) == 50
+    assert probe(data).duration_ms == 2500
 
 
-def test_the_same_clip_request_gives_the_same_bytes():
+def test_it_refuses_an_odd_size_that_yuv420p_cannot_hold():
+    with pytest.raises(ValueError, match="must be even"):
+        render_clip(prompt="x", width=321, height=240)
+
+
+def test_the_same_clip_request_gives_the_same_clip():
+    # x264 may settle a few bits differently from one run to the next: the pictures are what must match.
     first = render_clip(prompt="boats in a harbour", motion_name="Pan Left", width=320, height=180, frames=6)
     second = render_clip(prompt="boats in a harbour", motion_name="Pan Left", width=320, height=180, frames=6)
 
-    assert first == second
+    frames = [[f.to_image() for f in av.open(io.BytesIO(clip)).decode(video=0)] for clip in (first, second)]
+    assert len(frames[0]) == len(frames[1]) == 6
+    for a, b in zip(*frames, strict=True):
+        assert sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / 3 < 2
 
 
 def test_the_first_frame_shows_the_source_image():
@@ -156,7 +198,7 @@ def test_a_clip_of_a_source_full_of_detail_stays_under_1_mb():
     data = render_clip(prompt="leaves", motion_name="Pan Right", source=noise.getvalue())
 
     assert len(data) < 1_000_000
-    assert probe(data).duration_ms == 2000
+    assert probe(data).duration_ms == 3000
 
 
 def test_it_refuses_a_source_that_is_not_an_image():
@@ -213,3 +255,71 @@ def test_every_move_renders_without_a_source():
         frames = clip_frames(data)
         assert len(frames) == 4
         assert frames[0].tobytes() != frames[-1].tobytes(), motion
+
+
+# Video jobs on the preview provider
+
+
+def stored(attachment):
+    with default_storage.open(attachment.file.name, "rb") as handle:
+        return handle.read()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_preview_video_job_stores_an_mp4_attachment_measured_as_decoded(alice_api, seed_catalogue, run_worker):
+    generation_id = start(
+        alice_api, mode="text-to-video", model_name="minimax-t2v", prompt="waves rolling onto a beach at dawn"
+    )
+
+    generation = finish(run_worker, generation_id)
+
+    assert generation.status == "completed", generation.error
+    attachment = generation.result
+    assert (attachment.mime, attachment.kind) == ("video/mp4", "video")
+    assert attachment.file.name.endswith(".mp4")
+    facts, frames = decoded(stored(attachment))
+    assert (facts["codec"], facts["pix_fmt"]) == ("h264", "yuv420p")
+    assert (attachment.width, attachment.height) == facts["size"]
+    assert abs(attachment.duration_ms / 1000 - facts["seconds"]) <= 0.05
+    assert len(frames) >= 48
+
+
+@pytest.fixture
+def image_option(alice_api, seed_catalogue):
+    """An image-to-video option for a message with an uploaded green image, and the image's colour."""
+    colour = (30, 160, 90)
+    data = png(Image.new("RGB", (160, 120), colour))
+    ticket = alice_api.post(
+        "/api/attachments/presign", {"file_name": "field.png", "content_type": "image/png", "size": len(data)}
+    ).json()
+    assert Client().put(urlsplit(ticket["upload_url"]).path, data, content_type="image/png").status_code == 200
+    chat = alice_api.post("/api/chats", {"title": None}).json()
+    reply = alice_api.post(
+        f"/api/chats/{chat['id']}/messages", {"text": "make the field orbit", "attachments": [ticket["download_url"]]}
+    ).json()["message"]
+    options = alice_api.get(f"/api/messages/{reply['id']}/options").json()
+    assert options and all(o["tool_type"] == "image_to_video" for o in options)
+    return options[0], colour
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_image_to_video_preview_shows_the_uploaded_image_in_a_video_element(
+    alice, alice_api, image_option, run_worker
+):
+    option, colour = image_option
+
+    generation = finish(run_worker, start(alice_api, mode="image-to-video", option_id=option["id"]))
+
+    assert generation.status == "completed", generation.error
+    attachment = generation.result
+    assert (attachment.mime, attachment.kind) == ("video/mp4", "video")
+    first = decoded(stored(attachment))[1][0]
+    middle = mean(first, (160, 80, 480, 220))  # below the banner, above the caption
+    assert all(abs(got - want) < 12 for got, want in zip(middle, colour, strict=True)), (middle, colour)
+    # The reply that offered the option, and the chat page, show it as a video.
+    chunk = generation.option.message.render_payload[-1]
+    assert (chunk["type"], chunk["mime"]) == ("video", "video/mp4")
+    client = Client()
+    client.force_login(alice)
+    page = client.get(f"/chats/{generation.chat_id}/").content.decode()
+    assert f'<video class="result" src="{attachment.file.url}" controls' in page
