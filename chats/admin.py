@@ -1,7 +1,9 @@
 """Staff views of people, chats, messages, options, attachments and API tokens."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import ObjectDoesNotExist
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
@@ -15,7 +17,20 @@ admin.site.login_form = AdminLoginForm
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    list_display = ("username", "email", "is_staff", "is_active", "date_joined")
+    list_display = ("username", "email", "is_staff", "is_active", "date_joined", "credits")
+    list_select_related = ("credit_account",)
+    readonly_fields = ("credits",)
+    fieldsets = (*BaseUserAdmin.fieldsets, ("Credits", {"fields": ("credits",)}))
+
+    @admin.display(description="Credits")
+    def credits(self, obj):
+        from generation.admin import adjust_credits_url
+
+        try:
+            balance = obj.credit_account.balance  # selected with the person
+        except ObjectDoesNotExist:
+            balance = settings.CREDITS_START  # waiting for their first use
+        return format_html('{} · <a href="{}">Adjust credits</a>', balance, adjust_credits_url(obj))
 
 
 @admin.register(ApiToken)

@@ -10,7 +10,7 @@ from generation.model_catalogue import model_list
 from generation.model_schema import KINDS
 
 from . import lockout
-from .services import MESSAGE_MAX_LENGTH, TITLE_MAX_LENGTH
+from .services import TITLE_MAX_LENGTH, ServiceError, message_text_clean
 
 
 class SignupForm(auth_forms.UserCreationForm):
@@ -82,16 +82,23 @@ def _model_choices():
 class MessageForm(forms.Form):
     """The composer: text, an uploaded image (its download URL), and an optional preferred mode and model."""
 
-    text = forms.CharField(max_length=MESSAGE_MAX_LENGTH, label="Message", strip=True, required=False)
+    # Its length is the service's rule (message_text_clean), refused in the service's words.
+    text = forms.CharField(label="Message", strip=True, required=False)
     attachment_url = forms.CharField(max_length=2000, required=False, widget=forms.HiddenInput)
     mode = forms.ChoiceField(label="Mode", required=False, choices=[("", "Any mode"), *MODES])
     # A name checked by the service (which also knows the names older clients send): the list of models is
     # read when the composer is drawn, never while an async view validates a post.
     model = forms.CharField(label="Model", required=False, max_length=64, widget=forms.Select(choices=_model_choices))
 
+    def clean_text(self):
+        try:
+            return message_text_clean(self.cleaned_data["text"])
+        except ServiceError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
     def clean(self):
         cleaned = super().clean()
-        if not cleaned.get("text") and not cleaned.get("attachment_url"):
+        if "text" in cleaned and not cleaned["text"] and not cleaned.get("attachment_url"):
             raise forms.ValidationError("Write what you would like to make, or attach an image.")
         return cleaned
 

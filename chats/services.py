@@ -42,6 +42,20 @@ class MessageRateLimited(RateLimited, ServiceError):
         self.retry_after = retry_after
 
 
+def message_text_clean(text: str | None) -> str:
+    """The text of a message as it is kept, or ServiceError when it is too long (the pages say the same words).
+
+    Browsers send a textarea's line breaks as CRLF: one character each, as the person counted them.
+    """
+    text = (text or "").replace("\r\n", "\n").strip()
+    if len(text) > MESSAGE_MAX_LENGTH:
+        raise ServiceError(
+            f"A message can have at most {MESSAGE_MAX_LENGTH} characters; this one has {len(text)}. "
+            "Shorten it, or split it in two."
+        )
+    return text
+
+
 def _clean_title(title: str | None) -> str:
     title = " ".join((title or "").split())
     if len(title) > TITLE_MAX_LENGTH:
@@ -135,9 +149,7 @@ def message_post_begin(
     Both are saved before the recommender runs, so the conversation and its counters are
     right even if the recommender fails; chats.replies then fills the reply in.
     """
-    text = (text or "").strip()
-    if len(text) > MESSAGE_MAX_LENGTH:
-        raise ServiceError(f"A message can have at most {MESSAGE_MAX_LENGTH} characters.")
+    text = message_text_clean(text)
     attachments = _attachments_resolve(owner=chat.owner, urls=attachment_urls or [])
     if not text and not attachments:
         raise ServiceError("A message needs text or an attachment.")

@@ -19,6 +19,7 @@ urlpatterns = [
     path("generations/<uuid:generation_id>/", views.generation_detail, name="generation_detail"),
     path("generations/<uuid:generation_id>/cancel/", views.generation_cancel, name="generation_cancel"),
     path("generations/<uuid:generation_id>/retry/", views.generation_retry, name="generation_retry"),
+    path("generations/<uuid:generation_id>/take/", views.generation_take, name="generation_take"),
     path("generations/<uuid:generation_id>/animate/", views.generation_animate, name="generation_animate"),
     path("gallery/", views.gallery, name="gallery"),
     path("accounts/signup/", views.signup, name="signup"),

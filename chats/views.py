@@ -7,6 +7,7 @@ server-sent events of HTML for the htmx SSE extension.
 
 import asyncio
 import logging
+from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -318,7 +319,7 @@ def option_generate(request, option_id):
     try:
         if not form.is_valid():
             raise generation_services.GenerationError(form.refusal())
-        generation, _created = generation_services.generation_request(
+        generation, created = generation_services.generation_request(
             owner=request.user,
             option=option,
             kind=option.kind,
@@ -331,6 +332,10 @@ def option_generate(request, option_id):
         return reswap(retarget(response, f"#option-error-{option.pk}"), "innerHTML")
     if not request.htmx:
         return redirect(reverse("chat_detail", args=[option.message.chat_id]) + f"#option-{option.pk}")
+    if not created:
+        # The same request is one job: say where it is rather than show its card twice.
+        response = render(request, "chats/chat.html#option_twin", {"generation": generation})
+        return reswap(retarget(response, f"#option-error-{option.pk}"), "innerHTML")
     # Charged: the sidebar's balance is sent along to be swapped in.
     return render(request, "chats/chat.html#generation", {"generation": generation, "balance_changed": True})
 
@@ -366,6 +371,25 @@ def generation_retry(request, generation_id):
     return _generation_page(request, generation, charged=True)
 
 
+@login_required
+@require_POST
+def generation_take(request, generation_id):
+    """'Another take' on a finished card: a new job (a new seed, a new charge) shown above it."""
+    generation = generation_selectors.generation_get(user=request.user, generation_id=generation_id)
+    try:
+        take, created = generation_services.generation_another_take(generation=generation)
+    except generation_services.GenerationError as exc:
+        response = _generation_page(request, generation, error=str(exc))
+        return reswap(retarget(response, f"#generation-{generation.pk}"), "outerHTML") if request.htmx else response
+    if not request.htmx:
+        return redirect("generation_detail", generation_id=take.pk)
+    if not created:
+        # A second click of the same take: its card is already there, refreshed in place.
+        response = _generation_page(request, take)
+        return reswap(retarget(response, f"#generation-{take.pk}"), "outerHTML")
+    return _generation_page(request, take, charged=True)
+
+
 def _animate_begin(user, generation_id):
     generation = generation_selectors.generation_get(user=user, generation_id=generation_id)
     result = generation.result
@@ -387,7 +411,14 @@ async def generation_animate(request, generation_id):
     except services.ServiceError as exc:
         return HttpResponseBadRequest(conditional_escape(str(exc)))
     _launch(reply=reply, user_message=user_message)
-    url = reverse("chat_detail", args=[reply.chat_id]) + f"#message-{reply.pk}"
+    url = reverse("chat_detail", args=[reply.chat_id])
+    if request.htmx and urlsplit(request.htmx.current_url or "").path == url:
+        # Clicked in this chat's page: the new turn joins the conversation at once, as a sent message does.
+        chat = await sync_to_async(selectors.chat_get)(user=user, chat_id=reply.chat_id)
+        context = await sync_to_async(_posted_context)(user, chat, user_message, reply)
+        response = await sync_to_async(render)(request, "chats/chat.html#posted", context)
+        return reswap(retarget(response, "#messages"), "beforeend")
+    url += f"#message-{reply.pk}"
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 

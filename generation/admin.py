@@ -1,11 +1,15 @@
 """Staff view of generation jobs (filters by status, model and person; retry and cancel in bulk) and of
-credits (balances, the ledger, adjustments with a note)."""
+credits (balances, the ledger, adjustments with a note; anyone can be found, with an account or not)."""
 
 from functools import partial
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db.models import Q
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from . import credits, services
@@ -71,11 +75,25 @@ class CreditAccountForm(forms.ModelForm):
         return data
 
 
+def adjust_credits_url(user) -> str:
+    """Where staff adjust a person's credits: their account, or a new one (made, with the starting grant, on the
+    first adjustment) for someone who has never used credits."""
+    try:
+        return reverse("admin:generation_creditaccount_change", args=[user.credit_account.pk])
+    except ObjectDoesNotExist:
+        return reverse("admin:generation_creditaccount_add") + f"?user={user.pk}"
+
+
 @admin.register(CreditAccount)
 class CreditAccountAdmin(admin.ModelAdmin):
-    """Balances, and a form to grant or take back credits; every change is a ledger entry by credits_adjust."""
+    """Balances, and a form to grant or take back credits; every change is a ledger entry by credits_adjust.
+
+    A person gets an account on their first charge or adjustment: a search here also finds the people who have
+    none yet, each with a link to adjust theirs.
+    """
 
     form = CreditAccountForm
+    PEOPLE_FOUND = 20
     list_display = ("user", "balance", "updated_at")
     search_fields = ("user__username", "user__email")
     list_select_related = ("user",)
@@ -118,6 +136,17 @@ class CreditAccountAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # The ledger goes with an account; a balance is brought to zero with an adjustment instead.
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        people = get_user_model().objects.filter(credit_account__isnull=True)
+        query = request.GET.get("q", "").strip()
+        extra = {"credits_start": settings.CREDITS_START, "without_account_count": people.count()}
+        if query:
+            found = people.filter(Q(username__icontains=query) | Q(email__icontains=query)).order_by("username")
+            extra["people_without_account"] = [
+                (person, adjust_credits_url(person)) for person in found[: self.PEOPLE_FOUND]
+            ]
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
 
     def save_model(self, request, obj, form, change):
         # Never a plain save: the balance only moves through the ledger.

@@ -31,7 +31,7 @@ from higgs_project import outbound
 
 from . import credits, media
 from .higgsfield import HiggsfieldError, RequestStatus
-from .model_catalogue import model_names, model_resolve
+from .model_catalogue import model_get, model_names, model_resolve
 from .model_schema import (
     IMAGE_TO_VIDEO,
     TEXT_TO_IMAGE,
@@ -326,6 +326,73 @@ def generation_retry(*, generation: Generation, rate_limited: bool = True) -> Ge
         deadline_at=timezone.now() + _time_limit(generation.kind),
     )
     return _job_start(retry, rate_limited=rate_limited)
+
+
+# Another take asked for again within this many seconds is the same click said twice: it stays one job.
+TAKE_TWIN_SECONDS = 5
+TAKES_PER_RESULT = 100
+
+
+def _take_seed(model_key: str) -> int | None:
+    """A new seed within the range the model takes, or None for a model that takes none."""
+    model = model_get(model_key)
+    prop = parameters_schema(model.input_schema)["properties"].get("seed") if model else None
+    if prop is None:
+        return None
+    low, high = max(1, prop.get("minimum", 1)), prop.get("maximum", 2**31 - 1)
+    return low + secrets.randbelow(high - low + 1)
+
+
+def generation_another_take(*, generation: Generation) -> tuple[Generation, bool]:
+    """A new job with the request of a finished one and a new seed (where the model takes one), charged as new;
+    returns it and whether it is new.
+
+    The same request is otherwise one job (generation_request hands back a completed twin), so each take
+    carries its number in its dedupe key: take n of this result. A take asked for again within
+    TAKE_TWIN_SECONDS of the last one is a double click, answered with that job and not charged twice.
+    """
+    if generation.status != S.COMPLETED:
+        raise GenerationError("Only a finished result can have another take.", status=409)
+    keys = [_dedupe_key(take_of=generation.dedupe_key, take=n) for n in range(1, TAKES_PER_RESULT + 1)]
+    made = {
+        g.dedupe_key: g
+        for g in Generation.objects.filter(dedupe_key__in=keys, status__in=[*Generation.ACTIVE, S.COMPLETED])
+    }
+    recent = timezone.now() - timedelta(seconds=TAKE_TWIN_SECONDS)
+    key = next((k for k in keys if k not in made or made[k].created_at > recent), None)
+    if key is None:
+        raise GenerationError(f"This result has had {TAKES_PER_RESULT} takes: start from one of them.")
+    if key in made:
+        return made[key], False
+    parameters, body = dict(generation.parameters), dict(generation.provider_input)
+    notes = [note for note in generation.notes if not note.startswith("Another take")]
+    seed = _take_seed(generation.model_key)
+    if seed is None:
+        notes.append("Another take: this model takes no seed, so it may come out much like the one before.")
+    else:
+        parameters["seed"] = body["seed"] = seed
+        notes.append(f"Another take, with a new seed ({seed}).")
+    take = Generation(
+        owner=generation.owner,
+        option=generation.option,
+        chat=generation.chat,
+        kind=generation.kind,
+        model_key=generation.model_key,
+        prompt=generation.prompt,
+        style_id=generation.style_id,
+        motion_id=generation.motion_id,
+        image_url=generation.image_url,
+        parameters=parameters,
+        provider=provider_name(),
+        provider_input=body,
+        dedupe_key=key,
+        notes=notes,
+        stage="Waiting for a worker",
+        webhook_token=secrets.token_urlsafe(32),
+        deadline_at=timezone.now() + _time_limit(generation.kind),
+    )
+    saved = _job_start(take)
+    return saved, saved is take
 
 
 def _live_twin(generation: Generation) -> Generation | None:

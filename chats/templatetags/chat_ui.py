@@ -78,6 +78,17 @@ def catalogue_name(option) -> str:
     return entry.name if entry else ""
 
 
+@register.simple_tag(takes_context=True)
+def take_price(context, generation: Generation) -> int:
+    """What another take of this job costs now; read once per model in a page."""
+    from generation.credits import generation_price
+
+    prices = context.render_context.setdefault("take_prices", {})
+    if generation.model_key not in prices:
+        prices[generation.model_key] = generation_price(model_key=generation.model_key)
+    return prices[generation.model_key]
+
+
 @register.simple_tag
 def generation_look(generation: Generation) -> str:
     """The name of the style or motion a generation used ('' when none)."""
@@ -98,10 +109,12 @@ def composer_setup() -> dict:
     from django.conf import settings
 
     from chats.forms import MODES, composer_model_groups
+    from chats.services import MESSAGE_MAX_LENGTH
     from chats.uploads import EXTENSIONS
 
     return {
         "modes": MODES,
+        "max_length": MESSAGE_MAX_LENGTH,
         "models": composer_model_groups(),
         "max_bytes": settings.UPLOAD_MAX_BYTES,
         "max_megabytes": settings.UPLOAD_MAX_BYTES // (1024 * 1024),

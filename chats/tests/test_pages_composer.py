@@ -142,6 +142,25 @@ def test_a_message_needs_text_or_an_image(alice, chat):
     assert "Write what you would like to make, or attach an image." in response.content.decode()
 
 
+def test_a_message_over_the_limit_is_refused_in_words_not_cut(alice, chat):
+    response, _ = post(alice, chat, text="a" * 8001)
+    assert response.status_code == 422
+    assert "A message can have at most 8000 characters; this one has 8001." in response.content.decode()
+    assert not Message.objects.filter(chat=chat).exists()
+    # A line break counts once, as the person sees it, though the browser sends it as two characters.
+    response, _ = post(alice, chat, text="a\r\n" * 2000 + "b" * 3999)
+    assert response.status_code == 200
+    assert Message.objects.get(chat=chat, position=1).content_text.count("\n") == 2000
+
+
+def test_the_composer_counts_near_the_limit_instead_of_cutting(alice, chat):
+    client = Client()
+    client.force_login(alice)
+    html = client.get(f"/chats/{chat.id}/").content.decode()
+    assert 'data-max-length="8000"' in html and 'id="composer-count"' in html
+    assert 'maxlength="8000"' not in html
+
+
 # --- An uploaded image ---
 
 

@@ -127,6 +127,45 @@ def test_the_sidebar_balance_follows_each_charge_and_refund(alice, option):
     assert balance_sent(client.post(f"/generations/{generation.id}/retry/", headers=HX)) == charged
 
 
+def test_a_cancel_is_said_plainly_and_a_failure_as_an_error(alice, option):
+    client = client_for(alice)
+    generate(client, option)
+    generation = Generation.objects.get(option=option)
+    html = client.post(f"/generations/{generation.id}/cancel/", headers=HX).content.decode()
+    assert '<p class="note">Cancelled.</p>' in html and 'class="error"' not in html
+    generation.refresh_from_db()
+    retry = generation_services.generation_retry(generation=generation)
+    generation_services.generation_fail(generation=retry, error="The provider could not make it.")
+    html = client.get(f"/generations/{retry.id}/", headers=HX).content.decode()
+    assert '<p class="error">The provider could not make it.</p>' in html
+
+
+def test_generate_again_points_to_the_finished_card_and_another_take_makes_a_new_one(alice, option):
+    client = client_for(alice)
+    generate(client, option)
+    generation = Generation.objects.get(option=option)
+    run_tasks_until(lambda: Generation.objects.get(pk=generation.pk).is_final)
+    card = client.get(f"/generations/{generation.id}/", headers=HX).content.decode()
+    price = generation_price(model_key=generation.model_key)
+    assert f"Another take · {price} credit" in card
+    assert f'hx-post="/generations/{generation.id}/take/"' in card
+
+    again = generate(client, option)
+    assert again["HX-Retarget"] == f"#option-error-{option.id}"
+    assert "already made" in again.content.decode() and "<article" not in again.content.decode()
+    assert Generation.objects.filter(option=option).count() == 1
+
+    start = credits_balance(user=alice)
+    response = client.post(f"/generations/{generation.id}/take/", headers=HX)
+    take = Generation.objects.filter(option=option).exclude(pk=generation.pk).get()
+    assert f'id="generation-{take.id}"' in response.content.decode()
+    assert credits_balance(user=alice) == start - price
+    twice = client.post(f"/generations/{generation.id}/take/", headers=HX)  # a double click
+    assert twice["HX-Retarget"] == f"#generation-{take.id}"
+    assert Generation.objects.filter(option=option).count() == 2
+    assert credits_balance(user=alice) == start - price
+
+
 def test_cancel_after_the_end_says_why(alice, option):
     client = client_for(alice)
     generate(client, option)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from generation import services
-from generation.models import Generation
+from generation import credits, services
+from generation.models import CreditAccount, Generation
 
 pytestmark = pytest.mark.django_db
 
@@ -45,3 +45,45 @@ def test_bulk_cancel_and_retry(admin_client, queued):
 def test_people_who_are_not_staff_cannot_see_generations(client, alice, queued):
     client.force_login(alice)
     assert client.get("/admin/generation/generation/").status_code == 302
+
+
+# --- Credits: anyone can be found and given credits ---
+
+
+def test_a_person_who_never_used_credits_is_found_in_credit_accounts(admin_client, bob):
+    assert not CreditAccount.objects.filter(user=bob).exists()
+    html = admin_client.get("/admin/generation/creditaccount/").content.decode()
+    assert "not used credits yet" in html  # the list says where the others are
+    html = admin_client.get("/admin/generation/creditaccount/?q=bo").content.decode()
+    assert "No account yet" in html and "bob" in html
+    assert f'href="/admin/generation/creditaccount/add/?user={bob.pk}"' in html
+
+
+def test_the_first_adjustment_makes_the_account_with_the_starting_balance(admin_client, bob, settings):
+    form = admin_client.get(f"/admin/generation/creditaccount/add/?user={bob.pk}").content.decode()
+    assert f'value="{bob.pk}"' in form  # the person is filled in
+    response = admin_client.post(
+        "/admin/generation/creditaccount/add/", {"user": bob.pk, "adjust_by": 50, "note": "Welcome gift"}
+    )
+    assert response.status_code == 302
+    account = CreditAccount.objects.get(user=bob)
+    assert account.balance == settings.CREDITS_START + 50
+    assert [(e.reason, e.amount) for e in account.entries.order_by("id")] == [
+        ("grant", settings.CREDITS_START),
+        ("adjust", 50),
+    ]
+    # Found now among the accounts, no longer among the people without one.
+    html = admin_client.get("/admin/generation/creditaccount/?q=bob").content.decode()
+    assert f"/admin/generation/creditaccount/{account.pk}/change/" in html
+    assert "No account yet" not in html
+
+
+def test_a_persons_page_links_to_their_credits(admin_client, alice, bob):
+    credits.credits_adjust(user=alice, amount=5, note="Thanks")
+    account = CreditAccount.objects.get(user=alice)
+    alice_page = admin_client.get(f"/admin/chats/user/{alice.pk}/change/").content.decode()
+    assert f'href="/admin/generation/creditaccount/{account.pk}/change/">Adjust credits' in alice_page
+    bob_page = admin_client.get(f"/admin/chats/user/{bob.pk}/change/").content.decode()
+    assert f'href="/admin/generation/creditaccount/add/?user={bob.pk}">Adjust credits' in bob_page
+    people = admin_client.get("/admin/chats/user/").content.decode()
+    assert people.count("Adjust credits") >= 3  # alice, bob and the admin

@@ -167,6 +167,7 @@ PAGES = [
         "POST", "generations/<uuid:generation_id>/retry/", "generations/{failed}/retry/", 200, keep=_generation_states
     ),
     _page("POST", "generations/<uuid:generation_id>/animate/", "generations/{done}/animate/", 302, keep=_chat_state),
+    _page("POST", "generations/<uuid:generation_id>/take/", "generations/{done}/take/", 302, keep=_generation_states),
     _page("GET", "gallery/", "gallery/", 200, other=200),
     # Signed-in people are sent home from the sign-up and log-in pages.
     _page("GET", "accounts/signup/", "accounts/signup/", 302, other=302, anon=200),

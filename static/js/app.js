@@ -1,7 +1,7 @@
-// Higgs: the little the pages need beyond htmx. Enter to send, a growing composer, the image
-// upload (presign, then PUT straight to storage, as the JSON API's clients do), the preferred
-// mode and model kept in step, polling paused in background tabs, scrolling to the newest
-// message, and plain error notices.
+// Higgs: the little the pages need beyond htmx. Enter to send, a growing composer with a count
+// near its limit, the image upload (presign, then PUT straight to storage, as the JSON API's
+// clients do), the preferred mode and model kept in step, a refused message kept for another
+// try, polling paused in background tabs, scrolling to the newest message, and plain notices.
 (function () {
   "use strict";
 
@@ -10,18 +10,34 @@
     textarea.style.height = Math.min(textarea.scrollHeight, 240) + "px";
   }
 
-  // Enter sends, Shift+Enter adds a line (and nothing is sent while an IME is composing).
+  // Enter sends, Shift+Enter adds a line (and nothing is sent while an IME is composing). What cannot
+  // be sent (nothing written, too long) is refused by the server in words shown beside the composer.
   document.addEventListener("keydown", function (event) {
     var textarea = event.target;
     if (!textarea.matches || !textarea.matches("textarea[data-enter-send]")) return;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
-      if (textarea.value.trim()) textarea.form.requestSubmit();
+      textarea.form.requestSubmit();
     }
   });
 
+  // The count shows near the limit, counted as the server counts: characters, without the spaces at the ends.
+  function count(textarea) {
+    var shown = textarea.form.querySelector("[data-count]");
+    if (!shown || !textarea.dataset.maxLength) return;
+    var max = parseInt(textarea.dataset.maxLength, 10);
+    var length = Array.from(textarea.value.trim()).length;
+    shown.hidden = length < max * 0.9;
+    shown.classList.toggle("over", length > max);
+    shown.textContent = length.toLocaleString("en") + " of " + max.toLocaleString("en") + " characters" +
+      (length > max ? ": " + (length - max).toLocaleString("en") + " too many to send" : "");
+  }
+
   document.addEventListener("input", function (event) {
-    if (event.target.matches && event.target.matches("textarea[data-autogrow]")) grow(event.target);
+    var target = event.target;
+    if (!target.matches) return;
+    if (target.matches("textarea[data-autogrow]")) grow(target);
+    if (target.matches("textarea[data-max-length]")) count(target);
   });
 
   var toast;
@@ -169,17 +185,22 @@
   });
 
   document.addEventListener("htmx:afterRequest", function (event) {
-    var form = event.detail.elt;
-    if (event.detail.successful && form.matches && form.matches("form[data-reset-on-success]")) {
-      // The text and the image go; the preferred mode and model stay for the next message.
-      var kept = Array.prototype.map.call(form.querySelectorAll("select"), function (s) { return s.value; });
-      attachmentClear(form);
-      form.reset();
-      Array.prototype.forEach.call(form.querySelectorAll("select"), function (s, i) { s.value = kept[i]; });
-      var textarea = form.querySelector("textarea");
-      if (textarea) { grow(textarea); textarea.focus(); }
-      composerError(form, "");
+    var form = event.detail.elt, status = event.detail.xhr ? event.detail.xhr.status : 0;
+    if (!form.matches || !form.matches("form[data-reset-on-success]")) return;
+    var textarea = form.querySelector("textarea");
+    // A refusal (422, its reason swapped in beside the composer) counts as "successful" to htmx: only
+    // a 2xx is sent. Otherwise everything stays as it was, for the person to change and send again.
+    if (status < 200 || status > 299) {
+      if (textarea) textarea.focus();
+      return;
     }
+    // The text and the image go; the preferred mode and model stay for the next message.
+    var kept = Array.prototype.map.call(form.querySelectorAll("select"), function (s) { return s.value; });
+    attachmentClear(form);
+    form.reset();
+    Array.prototype.forEach.call(form.querySelectorAll("select"), function (s, i) { s.value = kept[i]; });
+    if (textarea) { grow(textarea); count(textarea); textarea.focus(); }
+    composerError(form, "");
   });
 
   // Polling pauses while the tab is hidden, and catches up at once when it is shown again.
@@ -207,6 +228,18 @@
       if (last) last.scrollIntoView({ block: "start", behavior: "smooth" });
     }
   });
+
+  // Notices after a redirect ("Welcome…", "…was deleted") float above the page, in view however far it
+  // scrolls; they go when dismissed, or after a while unless the person is on them.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-dismiss]");
+    if (button) button.closest("[data-dismissable]").hidden = true;
+  });
+  window.setTimeout(function () {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-dismissable]"), function (notice) {
+      if (!notice.matches(":hover, :focus-within")) notice.hidden = true;
+    });
+  }, 12000);
 
   document.addEventListener("DOMContentLoaded", function () {
     var sidebar = document.querySelector("[data-sidebar]");
