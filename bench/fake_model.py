@@ -44,7 +44,8 @@ def answer(request, delay: float = 0.0, invent_first: bool = False) -> object:
     message = next(m["content"] for m in reversed(body["messages"]) if isinstance(m["content"], str))
     has_image = "attached an image" in message
     wanted = _words(message.split("\n\n[")[0])
-    video = has_image or bool(wanted & VIDEO_WORDS)
+    # The agent's own notes say when camera words or an earlier picture ask for a video.
+    video = has_image or bool(wanted & VIDEO_WORDS) or "ask for a video" in message or "earlier picture" in message
     prefix = "M" if video else "S"
     scored = []
     for line in catalogue.splitlines():
@@ -58,7 +59,7 @@ def answer(request, delay: float = 0.0, invent_first: bool = False) -> object:
     kind = ("image_to_video" if has_image else "text_to_video") if video else "text_to_image"
     models = {
         "text_to_image": ["soul", "flux-kontext", "nano-banana"],
-        "text_to_video": ["minimax-t2v", "seedance-v1-lite-t2v", "minimax-t2v"],
+        "text_to_video": ["seedance-v1-lite-t2v", "minimax-t2v", "kling-2-5-t2v"],
         "image_to_video": ["dop", "kling-2-5", "seedance"],
     }[kind]
     subject = message.split("\n\n[")[0].strip().rstrip(".")

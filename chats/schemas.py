@@ -174,6 +174,8 @@ class OptionOut(Schema):
     reason: str
     result_url: str | None
     created_at: datetime
+    # Ours, beyond the contract: the settings the option generates with (those its model accepts).
+    parameters: dict
 
     @staticmethod
     def from_option(request, option: Option) -> "OptionOut":
@@ -187,4 +189,5 @@ class OptionOut(Schema):
             reason=option.reason,
             result_url=absolute_url(request, option.result_url),
             created_at=option.created_at,
+            parameters=option.parameters or {},
         )

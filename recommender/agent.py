@@ -2,9 +2,16 @@
 
 Shape, for accuracy and cost: the whole enabled catalogue sits in the system prompt under
 short references (S1…, M1…), marked for prompt caching, and one tool, `add_option`, is called
-once per option. Each option is checked as soon as its tool call is complete: a good one is
-shown at once, a bad one (unknown reference, wrong model for the kind, prompt out of bounds)
-is refused back to the model with the reason, and only then is a second call made.
+once per option. The tool names every offered model and the settings each takes, so it changes
+(and the cached prefix with it) only when the model table does. Each option is checked as soon
+as its tool call is complete: a good one is shown at once, a bad one (unknown reference, wrong
+model for the kind, prompt out of bounds, parameters its model's schema refuses) is refused back
+to the model with the reason, and only then is a second call made.
+
+Haiku 5.5 thinks by default, and thinking counts toward max_tokens; this task (pick from a list,
+write briefs) gains little from it while the person waits for the first words, so it is off. An
+answer cut at max_tokens or stopped by a refusal fails the reply with a plain message: no option
+of a cut answer is kept.
 """
 
 import logging
@@ -17,9 +24,19 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from generation.model_catalogue import model_list
-from generation.model_schema import IMAGE_TO_VIDEO, KINDS, TEXT_TO_IMAGE, TEXT_TO_VIDEO, image_required
+from generation.model_schema import (
+    IMAGE_TO_VIDEO,
+    KINDS,
+    TEXT_TO_IMAGE,
+    ParameterError,
+    image_required,
+    parameters_check,
+    parameters_schema,
+)
 from generation.models import GenerationModel, Motion, Style
 
+from . import asked as asking
+from .offline import asked_in
 from .types import OptionDraft, Preference, RecommenderError, Reply, ReplySink, Turn
 
 logger = logging.getLogger(__name__)
@@ -27,6 +44,20 @@ logger = logging.getLogger(__name__)
 PROMPT_MIN_WORDS, PROMPT_MAX_WORDS = 150, 300
 MIN_OPTIONS, MAX_OPTIONS = 2, 4
 REASON_MAX_CHARS = 400
+# Thinking off: accepted at Haiku 5.5's default effort (it is refused only at xhigh and max), and it leaves all of
+# max_tokens to the reply. Adaptive thinking would need its share of max_tokens on top of REPLY_TOKENS.
+THINKING = {"type": "disabled"}
+# What a full reply can take: four briefs of 300 words (about 1.7 tokens a word on Haiku 5.5's tokenizer, with the
+# tool call's JSON around them), their reasons and the prose. ANTHROPIC_MAX_TOKENS below this is raised to it.
+REPLY_TOKENS = MAX_OPTIONS * (PROMPT_MAX_WORDS * 17 // 10 + 150) + 400
+# Answers that stopped before the model finished: what was streamed of them is not kept.
+CUT_SHORT = {
+    "max_tokens": "The assistant's answer ran too long and was cut off. Please try again.",
+    "model_context_window_exceeded": "The conversation is too long for the assistant. Please start a new chat.",
+    "refusal": "The assistant can't help with this request. Please rephrase it or ask for something else.",
+}
+# Settings an option never carries: images and sounds are the person's, chosen when they generate.
+NOT_FOR_OPTIONS = re.compile(r"_url$|^seed$")
 
 
 class AgentError(RecommenderError):
@@ -51,8 +82,14 @@ motion (reference M…).
 - prompt: a cinematographer's brief of {PROMPT_MIN_WORDS} to {PROMPT_MAX_WORDS} words: subject, \
 setting, composition and lens, light, colour palette, texture, mood, and for video the camera movement \
 over time. Write it as flowing prose in English.
-- reason: one or two sentences on why this style or motion and this model fit the request.
-Follow-ups like "make it darker" or "now as a video" refer to the earlier turns: keep their subject.
+- parameters: only when the person asks for a format, length, resolution or number of images ("vertical", \
+"10 seconds", "4K", "four variations"): set them for the chosen model, at the nearest value it accepts (the tool \
+lists each model's settings). Prefer models that can do what was asked.
+- reason: one or two sentences on why this style or motion and this model fit the request. Say only what is \
+true: quote the person's words, the style's or motion's own description, or the model's summary, and name the \
+settings you set. Never attribute a mood or setting to the request that its words do not contain.
+Camera words ("push-in", "orbit", "drone", "pan", "zoom", "timelapse", "slow motion", "dolly", "crane") ask for \
+a video. Follow-ups like "make it darker" or "now as a video" refer to the earlier turns: keep their subject.
 If a tool call is refused, fix what the refusal says and call add_option again; accepted options stay."""
 
 
@@ -78,6 +115,7 @@ class Catalogue:
     text: str
     models: dict[str, GenerationModel] = None
     models_text: str = ""
+    tool: dict = None
 
 
 def _clean(text: str) -> str:
@@ -94,15 +132,53 @@ def catalogue_load() -> Catalogue:
     lines += [f"{ref} | {_clean(m.name)} | {_clean(m.description)}".rstrip(" |") for ref, m in motions.items()]
     models = _offered_models()
     return Catalogue(
-        styles=styles, motions=motions, text="\n".join(lines), models=models, models_text=_models_text(models)
+        styles=styles,
+        motions=motions,
+        text="\n".join(lines),
+        models=models,
+        models_text=_models_text(models),
+        tool=add_option_tool(models),
     )
 
 
-def add_option_tool(model_names: list[str]) -> dict:
-    """The add_option tool, naming the enabled models: it changes (and the cached prefix with it) only when they do."""
+def option_parameters_schema(model: GenerationModel) -> dict:
+    """The settings an option of this model may carry: the model's parameters less URLs and the seed."""
+    schema = parameters_schema(model.input_schema)
+    properties = {k: v for k, v in schema["properties"].items() if not NOT_FOR_OPTIONS.search(k)}
+    return {**schema, "properties": properties, "required": [k for k in schema["required"] if k in properties]}
+
+
+def _compact(prop: dict) -> str:
+    """A property's allowed values in a few characters: 5|10, "4"|"6"|"8", 2-12, true|false, text."""
+    if "enum" in prop:
+        return "|".join(f'"{v}"' if isinstance(v, str) and v.isdigit() else str(v) for v in prop["enum"])
+    kind = prop.get("type")
+    if kind == "boolean":
+        return "true|false"
+    if kind in ("integer", "number") and "minimum" in prop and "maximum" in prop:
+        return f"{prop['minimum']:g}-{prop['maximum']:g}"
+    return {"integer": "whole number", "number": "number"}.get(kind, "text")
+
+
+def _settings_text(models: dict[str, GenerationModel]) -> str:
+    lines = []
+    for name, model in models.items():
+        props = option_parameters_schema(model)["properties"]
+        settings_list = "; ".join(f"{k} {_compact(p)}" for k, p in props.items()) or "none"
+        lines.append(f"- {name}: {settings_list}")
+    return "\n".join(lines)
+
+
+def add_option_tool(models: dict[str, GenerationModel]) -> dict:
+    """The add_option tool, naming the enabled models and their settings: it is built from the model table alone,
+    so it changes (and the cached prefix with it) only when the table does."""
     tool = {**ADD_OPTION_TOOL, "input_schema": {**ADD_OPTION_TOOL["input_schema"]}}
+    tool["description"] = (
+        f"{ADD_OPTION_TOOL['description']}\n\nSettings each model takes in `parameters` (value lists are the only "
+        f"values accepted; a-b is a range):\n{_settings_text(models)}"
+    )
     properties = dict(tool["input_schema"]["properties"])
-    properties["model"] = {"type": "string", "enum": list(model_names)}
+    properties["model"] = {"type": "string", "enum": list(models)}
     tool["input_schema"]["properties"] = properties
     return tool
 
@@ -118,6 +194,10 @@ ADD_OPTION_TOOL = {
             "ref": {"type": "string", "description": "A catalogue reference: S… for styles, M… for motions."},
             "prompt": {"type": "string", "description": f"{PROMPT_MIN_WORDS} to {PROMPT_MAX_WORDS} words."},
             "reason": {"type": "string", "description": "One or two sentences."},
+            "parameters": {
+                "type": "object",
+                "description": "Optional: the chosen model's settings the request asks for (see the list above).",
+            },
         },
         "required": ["kind", "model", "ref", "prompt", "reason"],
         "additionalProperties": False,
@@ -136,8 +216,12 @@ def option_check(
     has_image: bool,
     accepted: list[OptionDraft],
     preference: Preference = Preference(),  # noqa: B008 - frozen, never changed
+    asked: asking.Asked = asking.Asked(),  # noqa: B008 - frozen, never changed
 ) -> tuple[OptionDraft | None, str]:
-    """An accepted option, or None and the reason for the model."""
+    """An accepted option, or None and the reason for the model.
+
+    Its parameters are checked against the model's schema; a setting the person asked for that the model takes
+    but the option left out is filled in at the nearest value the model accepts."""
     if not isinstance(tool_input, dict):
         return None, "The input must be an object with kind, model, ref, prompt and reason."
     missing = [f for f in ("kind", "model", "ref", "prompt", "reason") if not isinstance(tool_input.get(f), str)]
@@ -179,7 +263,27 @@ def option_check(
     entry_id = (style or motion).pk
     if any((o.style_id or o.motion_id) == entry_id and o.model_key == model_key for o in accepted):
         return None, "That style or motion with that model is already an option: offer something different."
-    parameters = {"duration": 5} if kind in (IMAGE_TO_VIDEO, TEXT_TO_VIDEO) else {}
+    given = tool_input.get("parameters")
+    if given is None:
+        given = {}
+    try:
+        parameters = parameters_check(option_parameters_schema(model), given, label=model_key)
+    except ParameterError as exc:
+        return None, f"parameters: {exc}"
+    # What the person asked for and the model can do, where the option left it out; the reason then says so.
+    left_out = asking.Asked(
+        **{
+            setting: wanted
+            for setting, wanted in asked.items()
+            if not any(name in parameters for name in asking.FIELDS[setting])
+        }
+    )
+    filled = asking.fit(model.input_schema, left_out)
+    settable = option_parameters_schema(model)["properties"]
+    parameters = {**{k: v for k, v in filled.parameters.items() if k in settable}, **parameters}
+    clause = asking.settings_clause(asking.Fitted(filled.parameters, filled.honoured, ()), model.label)
+    if clause:
+        reason = f"{reason} {clause[0].upper()}{clause[1:]}."
     draft = OptionDraft(
         kind=kind,
         model_key=model_key,
@@ -217,10 +321,31 @@ def history_messages(history: list[Turn], budget_tokens: int) -> list[dict]:
     return messages
 
 
-def _user_content(text: str, has_image: bool, preference: Preference = Preference()) -> str:  # noqa: B008
-    text = text.strip() or "(no text)"
+def _user_content(
+    text: str,
+    has_image: bool,
+    preference: Preference = Preference(),  # noqa: B008
+    asked: asking.Asked = asking.Asked(),  # noqa: B008
+) -> str:
+    """The person's message, and notes in brackets on what our own reading of it found (the model sees both)."""
+    words = text.strip()
+    text = words or "(no text)"
     if has_image:
         text += "\n\n[The person attached an image to animate: offer image_to_video options.]"
+    else:
+        camera = asking.camera_words(words)
+        if asking.medium(words) == "video":
+            because = f" (camera words: “{camera}”)" if camera else ""
+            text += f"\n\n[The words ask for a video{because}: offer text_to_video options.]"
+        if asking.result_reference(words):
+            text += (
+                "\n\n[The person may mean an earlier picture: it cannot be animated from here yet, so offer "
+                "text_to_video options of the earlier subject and say so in one short sentence.]"
+            )
+    if asked:
+        text += (
+            f"\n\n[Settings asked for: {asking.asked_note(asked)}. Set them in parameters where the model takes them.]"
+        )
     if preference.kind or preference.model_key:
         wanted = " with the model ".join(filter(None, (preference.kind, preference.model_key)))
         text += f"\n\n[The person asked for {wanted}: every option must be that.]"
@@ -263,44 +388,64 @@ async def compose(
         {"type": "text", "text": INSTRUCTIONS + "\n\n" + catalogue.models_text},
         {"type": "text", "text": catalogue.text, "cache_control": {"type": "ephemeral"}},
     ]
+    asked = asked_in(text=text, history=[turn.text for turn in history if turn.role == "user"])
     messages = history_messages(history, settings.RECOMMENDER_HISTORY_TOKENS)
-    messages.append({"role": "user", "content": _user_content(text, has_image, preference)})
+    messages.append({"role": "user", "content": _user_content(text, has_image, preference, asked)})
     accepted: list[OptionDraft] = []
     prose: list[str] = []
     client = _client()
+
+    async def settle(block, results: list[dict], round_number: int) -> None:
+        """Check a finished tool call: show a good option at once, refuse a bad one back to the model."""
+        draft, refusal = option_check(
+            block.input,
+            catalogue=catalogue,
+            has_image=has_image,
+            accepted=accepted,
+            preference=preference,
+            asked=asked,
+        )
+        if draft is not None:
+            accepted.append(draft)
+            await sink.option(draft)
+            results.append(_tool_result(block.id, f"Accepted as option {len(accepted)}."))
+        else:
+            logger.info("Refused an option in round %s: %s", round_number, refusal)
+            results.append(_tool_result(block.id, f"Refused: {refusal}", error=True))
+
     try:
         for round_number in range(1, settings.RECOMMENDER_MAX_TOOL_ROUNDS + 1):
             # The prose is the first round's; later rounds only correct refused options.
             speak = not prose
-            results = []
+            results: list[dict] = []
+            # A finished tool call waits for the next block or the stop reason: if the answer was cut at
+            # max_tokens, its last tool call may be cut too, and is never shown.
+            pending = None
             async with client.messages.stream(
                 model=settings.ANTHROPIC_MODEL,
-                max_tokens=settings.ANTHROPIC_MAX_TOKENS,
+                max_tokens=max(settings.ANTHROPIC_MAX_TOKENS, REPLY_TOKENS),
+                thinking=THINKING,
                 system=system,
-                tools=[add_option_tool(list(catalogue.models))],
+                tools=[catalogue.tool],
                 messages=messages,
             ) as stream:
                 async for event in stream:
                     if event.type == "text" and speak:
                         prose.append(event.text)
                         await sink.text(event.text)
+                    elif event.type == "content_block_start" and pending is not None:
+                        await settle(pending, results, round_number)
+                        pending = None
                     elif event.type == "content_block_stop" and event.content_block.type == "tool_use":
-                        block = event.content_block
-                        draft, refusal = option_check(
-                            block.input,
-                            catalogue=catalogue,
-                            has_image=has_image,
-                            accepted=accepted,
-                            preference=preference,
-                        )
-                        if draft is not None:
-                            accepted.append(draft)
-                            await sink.option(draft)
-                            results.append(_tool_result(block.id, f"Accepted as option {len(accepted)}."))
-                        else:
-                            logger.info("Refused an option in round %s: %s", round_number, refusal)
-                            results.append(_tool_result(block.id, f"Refused: {refusal}", error=True))
+                        pending = event.content_block
+                    elif event.type == "message_delta":
+                        if pending is not None and event.delta.stop_reason not in CUT_SHORT:
+                            await settle(pending, results, round_number)
+                        pending = None
                 final = await stream.get_final_message()
+            if final.stop_reason in CUT_SHORT:
+                logger.warning("Claude stopped early: %s", final.stop_reason)
+                raise AgentError(CUT_SHORT[final.stop_reason])
             # Enough good options end the reply, even beside a refused one: a correction would cost a call.
             if not results or len(accepted) >= MIN_OPTIONS:
                 break

@@ -13,8 +13,10 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from generation.model_catalogue import model_list, model_resolve
-from generation.model_schema import IMAGE_TO_VIDEO, TEXT_TO_IMAGE, TEXT_TO_VIDEO, image_required
+from generation.model_schema import IMAGE_TO_VIDEO, TEXT_TO_IMAGE, TEXT_TO_VIDEO, image_required, parameters_schema
 from generation.models import GenerationModel, Motion, Style
+from recommender import asked as asking
+from recommender.asked import Asked, Fitted
 from recommender.types import OptionDraft, Preference, Reply
 
 RECOMMENDER = "offline"
@@ -22,8 +24,20 @@ OPTION_COUNT = 3
 MIN_PROMPT_WORDS = 150
 MAX_PROMPT_WORDS = 300
 SUBJECT_MAX_WORDS = 60
-VIDEO_SECONDS = 5
-NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+NUMBERS = {
+    1: "one",
+    2: "two",
+    3: "three",
+    4: "four",
+    5: "five",
+    6: "six",
+    7: "seven",
+    8: "eight",
+    9: "nine",
+    10: "ten",
+    11: "eleven",
+    12: "twelve",
+}
 
 # A term found in an entry's name says more about it than one found in its description.
 NAME_WEIGHT = 3.0
@@ -99,7 +113,7 @@ STOPWORDS = _stem_set(
     some such no nor not only own same so than too very just also again now then once i me my mine we our us
     you your yours he him his she her hers don doesn isn let lets really something thing things kind sort bit
     lot lots maybe perhaps pretty quite rather much many more less most least other another one ones around
-    round along toward towards upon within while"""
+    round along toward towards upon within while enough"""
 )
 GREETINGS = _stem_set(
     """hi hello hey hiya yo sup hola ok okay thanks thank cheers yes yeah yep no nope cool nice great good awesome
@@ -172,7 +186,10 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     "cool": ("cool tones", "cool-tones cool-toned cooler cold colder icy teal steel silver frost"),
     "fog": ("haze", "fog foggy mist misty haze hazy smoke smoky overcast cloudy"),
     "snow": ("snow", "snow snowy winter ice icy frost frosty blizzard glacier ski skier snowboard"),
-    "bright": ("bright, airy light", "bright brighter airy daylight sunny overexposed high-key pastel luminous"),
+    "bright": (
+        "bright, airy light",
+        "bright brighter airy daylight sunny overexposed high-key pastel luminous | firework sparkler",
+    ),
     "flash": ("flash look", "flash paparazzi spotlight red-carpet"),
     "studio": ("studio setting", "studio backdrop softbox packshot | seamless"),
     # places and subjects
@@ -190,6 +207,7 @@ CONCEPTS: dict[str, tuple[str, str]] = {
         "street city urban downtown alley sidewalk pavement road crosswalk subway metro traffic skyline rooftop "
         "cityscape town tokyo new-york nyc cobblestone",
     ),
+    "footwear": ("footwear", "footwear shoe sneaker trainer boot heels"),
     "product": (
         "product focus",
         "product packshot packaging showcase showcasing commercial advert | sneaker trainer shoe bottle perfume "
@@ -319,7 +337,11 @@ CONCEPTS: dict[str, tuple[str, str]] = {
         "rotating move",
         "spin spinning rotate rotation rotating turntable around orbit orbiting circle circling 360 revolve twirl",
     ),
-    "rise": ("rising move", "rise rising ascend lift crane jib upward tilt-up crane-up"),
+    # A crane or a jib goes down as well as up: only the direction says which.
+    "rise": ("rising move", "rise rising ascend lift lifts upward tilt-up crane-up jib-up"),
+    "descend": ("lowering move", "descend descending lower lowers lowering downward tilt-down crane-down jib-down"),
+    # A pan or a track moves the camera sideways.
+    "lateral": ("sideways move", "pan panning sideways lateral slide sliding tracking track alongside"),
     "push": ("push-in", "push closer approach toward towards zoom-in zoom-into dolly-in push-in"),
     "pull": ("pull-back reveal", "pull away reveal retreat zoom-out dolly-out pull-back"),
     "flying": ("flying move", "fly flying soar soaring glide gliding drone flythrough"),
@@ -368,6 +390,8 @@ FALSE_FRIENDS = frozenset(
         "fish eye",
     }
 )
+# Words that name a camera move only before these words: "crash zoom", but "waves crashing".
+CAMERA_ONLY = {"crash": ("zoom",)}
 # The medium decides a look more than anything else in a request.
 EMPHASIS = {"painting": 1.5, "illustration": 1.5, "anime": 1.5, "render3d": 1.5}
 # Concepts that bring others along at a lower weight: a product shot wants a clean, premium look.
@@ -433,6 +457,9 @@ def _terms(text: str, for_request: bool = False) -> dict[str, str]:
                 terms.setdefault(f"#{concept}", f"{surface} {words[i + 1][1]}")
             if f"{surface} {words[i + 1][1]}" in FALSE_FRIENDS:
                 continue
+        following = words[i + 1][0] if i + 1 < len(words) else ""
+        if stem in CAMERA_ONLY and following not in CAMERA_ONLY[stem]:
+            continue  # waves crashing are not a crash zoom
         for concept in triggers.get(stem, ()):
             terms.setdefault(f"#{concept}", surface)
         if stem not in GENERIC and (len(stem) > 2 or stem.isdigit()):
@@ -464,7 +491,8 @@ _BECOMING = re.compile(
 _MEDIUM_ADJECTIVES = (
     r"short|quick|new|simple|beautiful|cinematic|realistic|photorealistic|detailed|nice|cool|vertical|square|wide"
     r"|aerial|3d|4k|hd|stunning|dramatic|moody|vintage|watercolou?r|oil|pencil|digital|anime|cartoon|close-up"
-    r"|closeup|product|studio|fashion|editorial|high-quality"
+    r"|closeup|product|studio|fashion|editorial|high-quality|\d+[\s-]?(?:s|sec|second)s?(?: long)?|\d{1,2}:\d{1,2}"
+    r"|8k|1080p|widescreen|horizontal|portrait-format"
 )
 _CAMERA_VERBS = r"spin|rotate|orbit|circle|fly|pan|zoom|move|dolly|track|push|pull|glide|swoop|sweep|tilt|crane|drift"
 _LEADING = [
@@ -478,7 +506,11 @@ _LEADING = [
         r"^(make|create|generate|give|show|draw|paint|render|design|imagine|produce|shoot|film(?! noir)|do|turn|animate"
         r"|build|get)( me| us)?\s+",
         r"^(it|this|that)\s+(into\s+)?",
-        rf"^((an?|the|some|one)\s+)?(({_MEDIUM_ADJECTIVES})\s+)?({_MEDIUM_NOUNS})s?\s+(of|showing|with|where|for)\s+",
+        r"^(\d|two|three|four|five|six|seven|eight|a couple of)\s+(different\s+|more\s+)?"
+        r"(variations?|versions?|variants?|takes|shots|images|pictures|pics|photos)\s+(of|on|for)\s+",
+        r"^(an?\s+)?(aerial|drone|fpv|tracking|crane|dolly|slow[- ]motion|timelapse|time-lapse)\s+"
+        r"(shot|footage|view|flight|video|clip)s?\s+(of|over|above|through|across|along|around|into)?\s*",
+        rf"^((an?|the|some|one)\s+)?(({_MEDIUM_ADJECTIVES})[\s,]+){{0,3}}({_MEDIUM_NOUNS})s?\s+(of|showing|with|where|for)\s+",
         rf"^(an?\s+)?((slow|slowly|quick|quickly|fast|smooth|smoothly|gentle|gently|dramatic|dynamic)\s+)?"
         rf"(the camera\s+|camera\s+)?({_CAMERA_VERBS})(s|es|ing)?( the camera)?"
         r"( slowly| smoothly| quickly| fast| gently)?( all the way)?"
@@ -514,10 +546,33 @@ def _subject_phrase(text: str) -> str:
             phrase = pattern.sub("", phrase).strip()
         if phrase == before:
             break
+    phrase = _without_settings(phrase)
     phrase = re.sub(r"\b(my|our|your)\b", "the", phrase, flags=re.IGNORECASE)
     words = phrase.split()
     if len(words) > SUBJECT_MAX_WORDS:
         phrase = " ".join(words[:SUBJECT_MAX_WORDS]).rstrip(",;:")
+    return phrase
+
+
+_SETTING_TAIL = re.compile(r"(\s*,\s*|\s+(?=(?:in|for|as|at|with|on|and)\s))")
+
+
+def _without_settings(phrase: str) -> str:
+    """The phrase less its trailing settings ("…, slow push-in", "… for a reel in 4K", "… 10 seconds"): they set the
+    options' parameters and would read oddly as part of the subject."""
+    for _ in range(6):
+        cuts = [m.start() for m in _SETTING_TAIL.finditer(phrase) if m.start() > 0]
+        tail_words = phrase.split()
+        if cuts and asking.only_settings(phrase[cuts[-1] :]):
+            phrase = phrase[: cuts[-1]].rstrip(" ,;:")
+            continue
+        # Without a comma, only formats and lengths go: "a dancer spinning" keeps its spin.
+        for size in (4, 3, 2, 1):
+            if len(tail_words) > size and asking.only_settings(" ".join(tail_words[-size:]), camera=False):
+                phrase = " ".join(tail_words[:-size]).rstrip(" ,;:")
+                break
+        else:
+            break
     return phrase
 
 
@@ -529,13 +584,16 @@ class _Message:
     follows_up: bool
     medium: str | None  # "video", "image" or None when the message does not say
     meaningful: bool
+    camera: str = ""  # the camera words that make it a video ("slow push-in")
+    reference: str = ""  # the words that point at an earlier result ("animate it")
 
 
 def _read_message(text: str) -> _Message:
     words = _words(text)
     stems = [stem for stem, _ in words]
     phrase = _subject_phrase(text)
-    content = [stem for stem in _stems(phrase) if stem not in NOT_SUBJECT]
+    # Settings alone ("5 seconds is enough", "four variations please") name no subject of their own.
+    content = [stem for stem in _stems(asking.without_settings(phrase)) if stem not in NOT_SUBJECT]
     first = stems[0] if stems else ""
     second = stems[1] if len(stems) > 1 else ""
     follows_up = (
@@ -546,21 +604,16 @@ def _read_message(text: str) -> _Message:
         or first in PREPOSITION_STARTERS
         or (first in NOW_STARTERS and (second in PREPOSITION_STARTERS or second in CHANGE_WORDS))
     )
-    pairs = {f"{a} {b}" for a, b in zip(stems, stems[1:], strict=False)}
-    if any(stem in VIDEO_WORDS for stem in stems) or pairs & {"music video", "slow motion", "slow mo", "slo mo"}:
-        medium = "video"
-    elif any(stem in IMAGE_WORDS for stem in stems):
-        medium = "image"
-    else:
-        medium = None
     meaningful = any(stem not in STOPWORDS | GREETINGS | INSTRUCTIONS for stem in stems)
     return _Message(
         text=" ".join(text.split()),
         words=words,
         subject=phrase if content else None,
         follows_up=follows_up,
-        medium=medium,
+        medium=asking.medium(text),
         meaningful=meaningful,
+        camera=asking.camera_words(text),
+        reference=asking.result_reference(text),
     )
 
 
@@ -576,6 +629,12 @@ class _Request:
     implicit: frozenset[str]
     # The newest message when it adjusts an earlier idea ("make it darker"), for the reply to acknowledge.
     adjustment: str
+    # The format, length, resolution and number of images the words ask for.
+    asked: Asked = Asked()
+    # Terms whose only word in the request is a colour: they add to a match, never make one.
+    colours: frozenset[str] = frozenset()
+    # The newest message's words for an earlier result ("animate it"), when it has them.
+    reference: str = ""
 
 
 def _read_request(text: str, has_image: bool, history: list[str], kind: str = "") -> tuple[_Request, _Message]:
@@ -605,7 +664,7 @@ def _read_request(text: str, has_image: bool, history: list[str], kind: str = ""
     changes: list[str] = []
     for message in thread:
         weight = FOLLOW_UP_WEIGHT if follows_up and message is current else 1.0
-        for term, surface in _terms(message.text, for_request=True).items():
+        for term, surface in _terms(asking.without_settings(message.text), for_request=True).items():
             emphasis = EMPHASIS.get(term.removeprefix("#"), 1.0) if term.startswith("#") else 1.0
             weights[term] = max(weights.get(term, 0.0), weight * emphasis)
             surfaces.setdefault(term, surface)
@@ -642,6 +701,7 @@ def _read_request(text: str, has_image: bool, history: list[str], kind: str = ""
 
     adjusts = follows_up and current is not thread[0] and current not in merged
     adjustment = current.text if adjusts and (_terms(current.text, for_request=True) or _changes(current.words)) else ""
+    colour_words = asking.words().colours
     request = _Request(
         subject=subject,
         follows_up=follows_up,
@@ -651,6 +711,9 @@ def _read_request(text: str, has_image: bool, history: list[str], kind: str = ""
         changes=changes,
         implicit=implicit,
         adjustment=adjustment,
+        asked=asking.asked_read([message.text for message in thread]),
+        colours=frozenset(term for term, surface in surfaces.items() if surface.casefold() in colour_words),
+        reference=current.reference,
     )
     return request, current
 
@@ -746,11 +809,16 @@ def _family(name: str) -> str | None:
 
 
 def _pick_entries(
-    entries: list[_Entry], weights: dict[str, float], count: int, imposing: tuple[str, ...] = ()
+    entries: list[_Entry],
+    weights: dict[str, float],
+    count: int,
+    imposing: tuple[str, ...] = (),
+    colours: frozenset[str] = frozenset(),
 ) -> list[_Pick]:
     """The best-matching entries, each adding something the earlier picks did not; then catalogue order.
 
-    Entries that bring one of the `imposing` concepts into a frame that did not ask for it count for less."""
+    Entries that bring one of the `imposing` concepts into a frame that did not ask for it count for less; a
+    `colours` term (a colour word of the request) adds to a match but never makes one on its own."""
     unwanted = [f"#{concept}" for concept in imposing if f"#{concept}" not in weights]
     frequency = Counter(term for entry in entries for term in entry.name_terms | entry.description_terms)
     rarity = {term: math.log(1 + len(entries) / frequency[term]) for term in weights if frequency[term]}
@@ -775,6 +843,8 @@ def _pick_entries(
             contribution = weight * base * rarity[term] * place * decay[term]
             total += contribution
             contributions.append((contribution, term))
+        if contributions and all(term in colours for _, term in contributions):
+            return 0.0, ()
         if any(term in entry.name_terms or term in entry.description_terms for term in unwanted):
             total *= IMPOSING_PENALTY
         family = _family(entry.name)
@@ -840,15 +910,24 @@ def _takes_catalogue(model: GenerationModel, kind: str) -> bool:
     return model.takes_style if kind == TEXT_TO_IMAGE else model.takes_motion
 
 
-def _rank_models(kind: str, weights: dict[str, float]) -> list[GenerationModel]:
-    """The model that applies the style or motion itself first, then the others by fit, then by list order."""
+def _rank_models(kind: str, weights: dict[str, float], asked: Asked = Asked()) -> list[GenerationModel]:  # noqa: B008
+    """The models that can honour the asked format, length, resolution and count first; among them the one that
+    applies the style or motion itself, then the others by fit, then by list order."""
     models = models_for_kind(kind)
     order = {model.key: i for i, model in enumerate(models)}
 
     def strength(model: GenerationModel) -> float:
         return sum(weights.get(f"#{concept}", 0.0) for concept in MODEL_STRENGTHS.get(model.key, ()))
 
-    return sorted(models, key=lambda m: (not _takes_catalogue(m, kind), -strength(m), order[m.key]))
+    return sorted(
+        models,
+        key=lambda m: (
+            -asking.fit_score(m.input_schema, asked),
+            not _takes_catalogue(m, kind),
+            -strength(m),
+            order[m.key],
+        ),
+    )
 
 
 # Writing the prompt.
@@ -905,8 +984,8 @@ COMPOSITIONS = {
         "against a softly graded background.",
     ),
     "landscape": (
-        "Go wide on a 24mm lens in a 16:9 composition, horizon on the lower third, with a rock or ridge "
-        "in the foreground anchoring one corner to give depth.",
+        "Go wide on a 24mm lens, horizon on the lower third, with a rock or ridge in the foreground anchoring "
+        "one corner to give depth.",
         "Use a 200mm telephoto from a distant vantage point to compress the layers into stacked silhouettes, "
         "the horizon placed high in the frame.",
         "Shoot from a low position on a 16mm lens, foreground texture large in the frame and the view opening "
@@ -1188,9 +1267,10 @@ CLOSINGS = {
 # A poster or a title card wants its lettering; every other image wants none.
 TEXT_CLOSING = "Leave clean space for the lettering and render any text crisply, legibly and spelled exactly as given."
 PACING = (
-    f"Over about {NUMBERS[VIDEO_SECONDS]} seconds the move eases in, holds a steady speed through the middle and "
-    "settles on a clean final frame, with no cuts."
+    "{length} the move eases in, holds a steady speed through the middle and settles on a clean final frame, "
+    "with no cuts."
 )
+FRAMING = "Compose for a {ratio} frame, keeping the subject and every essential detail well inside its edges."
 # General craft notes that fill out a prompt that would otherwise be too short.
 EXTRAS = (
     "Keep a clear separation between foreground, subject and background so the image reads in depth at a glance.",
@@ -1346,7 +1426,29 @@ def _changes_sentences(request: _Request) -> list[tuple[int, str]]:
     return [(1, CHANGE_SENTENCES[change]) for change in request.changes]
 
 
-def _image_prompt(request: _Request, pick: _Pick, index: int) -> str:
+def _seconds(parameters: dict, model: GenerationModel) -> int | None:
+    """How long the option's clip runs: its own duration, else the model's default (None when it has neither)."""
+    value = parameters.get("duration")
+    if value is None:
+        value = parameters_schema(model.input_schema)["properties"].get("duration", {}).get("default")
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _pacing(parameters: dict, model: GenerationModel) -> str:
+    seconds = _seconds(parameters, model)
+    length = f"Over about {NUMBERS.get(seconds, seconds)} seconds" if seconds else "Over the length of the clip"
+    return PACING.format(length=length)
+
+
+def _framing(parameters: dict) -> str:
+    ratio = parameters.get("aspect_ratio")
+    return FRAMING.format(ratio=ratio) if ratio and ratio != "auto" else ""
+
+
+def _image_prompt(request: _Request, pick: _Pick, index: int, parameters: dict | None = None) -> str:
     weights = request.weights
     scene = _scene(weights)
     light = _light(weights, scene)
@@ -1358,6 +1460,7 @@ def _image_prompt(request: _Request, pick: _Pick, index: int) -> str:
         (0, OPENINGS[medium].format(subject=_capitalised(request.subject or "the subject"))),
         (2, SETTINGS[layout]),
         (1, _composition(weights, layout, index)),
+        (1, _framing(parameters or {})),
         (1, GRAPHIC_LIGHT if layout == "graphic" else LIGHT_SENTENCES[light]),
         *[(2, sentence) for sentence in weather if layout != "graphic"],
         (2, _palette(weights, light)),
@@ -1371,7 +1474,9 @@ def _image_prompt(request: _Request, pick: _Pick, index: int) -> str:
     return _fit(parts)
 
 
-def _text_video_prompt(request: _Request, pick: _Pick, index: int) -> str:
+def _text_video_prompt(
+    request: _Request, pick: _Pick, index: int, parameters: dict | None = None, model: GenerationModel | None = None
+) -> str:
     weights = request.weights
     scene = _scene(weights)
     light = _light(weights, scene)
@@ -1383,10 +1488,11 @@ def _text_video_prompt(request: _Request, pick: _Pick, index: int) -> str:
             2,
             f"For the opening frame, {_lowered(_composition(weights, scene, index))}",
         ),
+        (1, _framing(parameters or {})),
         (1, LIGHT_SENTENCES[light]),
         (3, _palette(weights, light)),
         (0, _look_sentences(pick.entry, TEXT_TO_VIDEO)),
-        (2, PACING),
+        (2, _pacing(parameters or {}, model) if model else ""),
         (3, SCENE_ACTIONS[scene]),
         *[(3, sentence) for sentence in actions[:1]],
         (4, _mood(weights, light, scene)),
@@ -1397,7 +1503,13 @@ def _text_video_prompt(request: _Request, pick: _Pick, index: int) -> str:
     return _fit(parts)
 
 
-def _image_video_prompt(request: _Request, pick: _Pick, current: _Message) -> str:
+def _image_video_prompt(
+    request: _Request,
+    pick: _Pick,
+    current: _Message,
+    parameters: dict | None = None,
+    model: GenerationModel | None = None,
+) -> str:
     weights = request.weights
     scene = _scene(weights)
     light = _light(weights, scene) if request.surfaces else "default"
@@ -1426,7 +1538,8 @@ def _image_video_prompt(request: _Request, pick: _Pick, current: _Message) -> st
         (0, direction),
         (1, earlier),
         (0, _look_sentences(pick.entry, IMAGE_TO_VIDEO)),
-        (2, PACING),
+        (1, _framing(parameters or {})),
+        (2, _pacing(parameters or {}, model) if model else ""),
         (2, SCENE_ACTIONS[scene] if scene != "generic" else SCENE_ACTIONS["portrait"]),
         (3, light_sentence),
         (4, MOOD_SENTENCES[mood] if mood else ""),
@@ -1437,29 +1550,25 @@ def _image_video_prompt(request: _Request, pick: _Pick, current: _Message) -> st
 
 
 # Writing the reason and the reply.
+#
+# A reason says only what is true (recommender/claims.py checks it): the person's own words, quoted; the entry's
+# own description; the model's label and summary; and the settings the option carries. Never a mood or a setting
+# of our own reading ("the calm mood" for a request that said "slowly").
 
-MODEL_REASONS = {
-    "soul": "Higgsfield Soul gives fashion-grade photorealism, with the style spelled out in the prompt.",
-    "nano-banana": "Nano Banana follows long, detailed prompts closely, so the style is spelled out in the prompt.",
-    "flux-kontext": "Flux Kontext Max adds rich detail at high resolution, with the style carried by the prompt.",
-    "dop": "Higgsfield DoP runs the motion preset natively, for a true cinematic camera move.",
-    "kling-2-5": "Kling 2.5 Turbo gives smooth, physically believable motion, with the move written into the prompt.",
-    "seedance": "Seedance Pro keeps the subject consistent through the move, which is written into the prompt.",
-    "wan-25-fast": "Wan 2.5 is a quick, inexpensive way to preview the move before a final render.",
-    "minimax": "Hailuo 02 handles faces and gestures naturally, with the move written into the prompt.",
-    "minimax-t2v": "Hailuo 02 builds the whole clip from the written scene, camera move included.",
-    "seedance-v1-lite-t2v": "Seedance Lite turns the scene into a short clip quickly, camera move included.",
-}
 MATCH_REASONS = (
-    "“{name}” picks up the {words} in your request: {character}.",
-    "For the {words}, “{name}” brings its own character: {character}.",
-    "“{name}” leans into the {words}: {character}.",
+    "“{name}” picks up {words} from your request: {character}.",
+    "For {words} in your request, “{name}” brings its own look: {character}.",
+    "“{name}” answers {words}: {character}.",
 )
 NAME_ONLY_REASONS = (
-    "“{name}” matches the {words} in your request by its very name.",
-    "“{name}” answers the {words} directly, by name.",
-    "“{name}” is named for the {words} you described.",
+    "“{name}” picks up {words} from your request.",
+    "“{name}” answers {words} in your request.",
+    "“{name}” goes with {words} in your request.",
 )
+NAMED_REASON = "“{name}” is named for {words} in your request"
+# The catalogue's order or an implied look chose these, not the person's words: say so plainly.
+OWN_LOOK_REASON = "“{name}” is offered for its own look"
+BROAD_REASON = "“{name}” is a broader pick to compare"
 
 
 def _character(description: str, max_words: int = 16) -> str:
@@ -1476,82 +1585,93 @@ def _character(description: str, max_words: int = 16) -> str:
     return _lowered(first.replace(": ", " — "))
 
 
-def _reason_words(pick: _Pick, request: _Request) -> str:
-    """What in the request the entry answers: the person's own word when the entry uses it too, otherwise the
-    concept it shares ("rotating move" for "spin" and "360 Orbit")."""
-    entry_terms = pick.entry.name_terms | pick.entry.description_terms
-    phrases: list[str] = []
-    # The person's own words first; a concept they only implied ("minimal" for a product) when nothing else.
-    said = [term for term in pick.matched if term in request.surfaces]
-    implied = [term for term in pick.matched if term not in request.surfaces]
-    for term in said + implied:
-        if term in request.implicit or term == "#camera" or (phrases and term not in request.surfaces):
-            continue
+def _said(pick: _Pick, request: _Request) -> list[str]:
+    """The person's own words the entry matched on, strongest first: at most two, never a colour alone."""
+    surfaces: list[str] = []
+    for term in pick.matched:
         surface = request.surfaces.get(term, "")
-        literal = bool(surface) and all(stem in entry_terms for stem in _stems(surface))
-        if term.startswith("#") and not literal:
-            phrase = CONCEPTS[term[1:]][0]
-        elif surface:
-            phrase = f"“{surface}”"
-        else:
+        if not surface or term in request.implicit or term == "#camera":
             continue
-        bare = phrase.strip("“”")
-        if any(bare in other or other.strip("“”") in bare for other in phrases):
+        if any(surface in other or other in surface for other in surfaces):
             continue
-        phrases.append(phrase)
-        if len(phrases) == 2:
+        surfaces.append(surface)
+        if len(surfaces) == 2:
             break
-    return " and ".join(phrases)
+    colours = asking.words().colours
+    if all(surface.casefold() in colours for surface in surfaces):
+        return []
+    return surfaces
 
 
-def _model_reason(model: GenerationModel, kind: str) -> str:
-    if model.key in MODEL_REASONS:
-        return MODEL_REASONS[model.key]
+def _quoted(surfaces: list[str]) -> str:
+    return " and ".join(f"“{surface}”" for surface in surfaces)
+
+
+_APPLIED_CLAUSE = re.compile(r"\b(written into|spelled out in|carried by) (the|its) prompt\b", re.IGNORECASE)
+
+
+def _summary(model: GenerationModel) -> str:
+    """The model's own summary, less a clause on how it applies a look (the reason says that itself)."""
+    clauses = [c.strip() for c in (model.summary or "").split(";") if c.strip() and not _APPLIED_CLAUSE.search(c)]
+    summary = "; ".join(clauses).rstrip(". ")
+    first = summary.split(" ", 1)[0].removesuffix("'s").removesuffix("’s")
+    # A name ("Higgsfield's", "DoP's") keeps its capital; a sentence's first word does not.
+    if first and (first in model.label or first[1:] != first[1:].lower() or first == "Higgsfield"):
+        return summary
+    return _lowered(summary)
+
+
+def _model_reason(model: GenerationModel, kind: str, fitted: Fitted | None = None) -> str:
     noun = "style" if kind == TEXT_TO_IMAGE else "motion"
-    summary = _sentence(model.summary)
     if _takes_catalogue(model, kind):
-        return f"{model.label} applies the {noun} directly. {summary}".strip()
-    return f"{model.label} takes the {noun} from the prompt. {summary}".strip()
+        how = f"{model.label} applies the {noun} preset by id"
+    else:
+        how = f"{model.label} gets the {noun} written into its prompt"
+    summary = _summary(model)
+    sentence = f"{how}: {summary}" if summary else how
+    settings = asking.settings_clause(fitted, model.label) if fitted else ""
+    if settings:
+        sentence += f"; {settings}"
+    return sentence + "."
 
 
-def _reason(pick: _Pick, model: GenerationModel, request: _Request, index: int) -> str:
+def _reason(pick: _Pick, model: GenerationModel, request: _Request, index: int, fitted: Fitted | None = None) -> str:
     name = pick.entry.name
     character = _character(pick.entry.description) if pick.entry.description else ""
-    words = _reason_words(pick, request)
-    if words and character:
-        first = MATCH_REASONS[index % len(MATCH_REASONS)].format(name=name, words=words, character=character)
-    elif words:
-        first = NAME_ONLY_REASONS[index % len(NAME_ONLY_REASONS)].format(name=name, words=words)
-    elif not pick.fallback:
-        purpose = {
-            TEXT_TO_IMAGE: "this image",
-            TEXT_TO_VIDEO: "a short clip",
-            IMAGE_TO_VIDEO: "bringing a still image to life",
-        }[request.kind]
-        first = f"“{name}” is a dependable choice for {purpose}" + (f": {character}." if character else ".")
+    said = _said(pick, request)
+    name_terms = _stem_set(name)
+    if said and all(set(_stems(surface)) <= name_terms for surface in said):
+        first = NAMED_REASON.format(name=name, words=_quoted(said)) + (f": {character}." if character else ".")
+    elif said and character:
+        first = MATCH_REASONS[index % len(MATCH_REASONS)].format(name=name, words=_quoted(said), character=character)
+    elif said:
+        first = NAME_ONLY_REASONS[index % len(NAME_ONLY_REASONS)].format(name=name, words=_quoted(said))
     else:
-        first = f"“{name}” offers a different direction to compare" + (f": {character}." if character else ".")
-    return f"{first} {_model_reason(model, request.kind)}"
+        lead = BROAD_REASON if pick.fallback else OWN_LOOK_REASON
+        first = lead.format(name=name) + (f": {character}." if character else ".")
+    return f"{first} {_model_reason(model, request.kind, fitted)}"
 
 
-def _parameters(request: _Request) -> dict:
+def _default_frame(request: _Request) -> dict:
+    """Our own choice of frame for the scene, used where the person asked for none (an uploaded image sets the
+    frame of an image-to-video option)."""
+    if request.kind == IMAGE_TO_VIDEO:
+        return {}
     weights = request.weights
     if "#vertical" in weights:
-        aspect_ratio = "9:16"
-    elif "#square" in weights:
-        aspect_ratio = "1:1"
-    elif request.kind == TEXT_TO_IMAGE and _scene(weights) == "portrait":
-        aspect_ratio = "3:4"
-    elif request.kind == TEXT_TO_IMAGE and _scene(weights) == "product":
-        aspect_ratio = "1:1"
-    else:
-        aspect_ratio = "16:9"
-    if request.kind == TEXT_TO_IMAGE:
-        return {"aspect_ratio": aspect_ratio}
-    if request.kind == TEXT_TO_VIDEO:
-        return {"aspect_ratio": aspect_ratio, "duration": VIDEO_SECONDS}
-    # The uploaded image sets the frame of an image-to-video option.
-    return {"duration": VIDEO_SECONDS}
+        return {"aspect_ratio": "9:16"}
+    if "#square" in weights:
+        return {"aspect_ratio": "1:1"}
+    if request.kind == TEXT_TO_IMAGE and _scene(weights) == "portrait":
+        return {"aspect_ratio": "3:4"}
+    if request.kind == TEXT_TO_IMAGE and _scene(weights) == "product":
+        return {"aspect_ratio": "1:1"}
+    return {"aspect_ratio": "16:9"}
+
+
+def _fitted(request: _Request, model: GenerationModel) -> Fitted:
+    """The option's parameters for its model: what the person asked for, at the nearest value the model takes."""
+    return asking.fit(model.input_schema, request.asked, defaults=_default_frame(request))
 
 
 def _short_subject(subject: str | None) -> str:
@@ -1580,6 +1700,15 @@ def _introduction(request: _Request, picks: list[_Pick]) -> str:
         note = " The catalogue had few close matches, so some of these are broader picks."
     elif broad and request.surfaces:
         note = " Nothing in the catalogue matched closely, so these are broad starting points."
+    asked = [f"“{setting.words}”" for _, setting in request.asked.items()]
+    if asked:
+        listed = " and ".join([", ".join(asked[:-1]), asked[-1]] if len(asked) > 1 else asked)
+        note += f" Each is set for {listed} as far as its model allows."
+    if request.reference and request.kind == TEXT_TO_VIDEO:
+        note += (
+            " If you meant a picture made here: I can't hand it to a video model yet, so these make the clip from "
+            "the description; attach the picture to your message to animate it exactly."
+        )
     return f"{first}{note} Pick one to generate, or tell me what to change."
 
 
@@ -1641,6 +1770,13 @@ def _imposing(request: _Request) -> tuple[str, ...]:
     return IMPOSING + (IMPOSING_WITHOUT_PEOPLE if without_people else ()) + opposites
 
 
+def asked_in(*, text: str, history: list[str]) -> Asked:
+    """The format, length, resolution and count a message asks for, with those of the earlier messages about the
+    same subject ("a lighthouse, vertical" then "now as a video" keeps the vertical frame)."""
+    request, _ = _read_request(text or "", False, history)
+    return request.asked
+
+
 def recommend(
     *, text: str, has_image: bool = False, history: list[str] | None = None, preference: Preference | None = None
 ) -> Reply:
@@ -1658,13 +1794,13 @@ def recommend(
     if preferred is not None and preferred.kind == request.kind:
         models = [preferred]
     else:
-        models = _rank_models(request.kind, request.weights)
+        models = _rank_models(request.kind, request.weights, request.asked)
     entries = _load_entries(Style if request.kind == TEXT_TO_IMAGE else Motion)
     if not entries or not models:
         return _empty_catalogue_reply(request.kind)
 
     request = _respelled(request, entries)
-    picks = _pick_entries(entries, _matching_weights(request), OPTION_COUNT, _imposing(request))
+    picks = _pick_entries(entries, _matching_weights(request), OPTION_COUNT, _imposing(request), request.colours)
     if len(picks) == 1:
         # A catalogue of one: still offer a choice, the same look on a second model.
         picks = picks * 2
@@ -1672,12 +1808,13 @@ def recommend(
     options = []
     for index, pick in enumerate(picks):
         model = models[index % len(models)]
+        fitted = _fitted(request, model)
         if request.kind == TEXT_TO_IMAGE:
-            prompt = _image_prompt(request, pick, index)
+            prompt = _image_prompt(request, pick, index, fitted.parameters)
         elif request.kind == TEXT_TO_VIDEO:
-            prompt = _text_video_prompt(request, pick, index)
+            prompt = _text_video_prompt(request, pick, index, fitted.parameters, model)
         else:
-            prompt = _image_video_prompt(request, pick, current)
+            prompt = _image_video_prompt(request, pick, current, fitted.parameters, model)
         is_style = request.kind == TEXT_TO_IMAGE
         options.append(
             OptionDraft(
@@ -1686,8 +1823,8 @@ def recommend(
                 style_id=pick.entry.id if is_style else None,
                 motion_id=None if is_style else pick.entry.id,
                 enhanced_prompt=prompt,
-                reason=_reason(pick, model, request, index),
-                parameters=_parameters(request),
+                reason=_reason(pick, model, request, index, fitted),
+                parameters=fitted.parameters,
             )
         )
     return Reply(content_text=_introduction(request, picks), options=options, recommender=RECOMMENDER)

@@ -3,12 +3,14 @@
 import pytest
 
 from chats.models import Chat, Message, Option
+from generation.model_schema import parameters_check, parameters_schema
 from generation.models import GenerationModel, Motion, Style
 
 pytestmark = pytest.mark.django_db
 
 MESSAGE_KEYS = {"id", "chat_id", "author_type", "content_text", "render_payload", "attachments", "created_at"}
-OPTION_KEYS = {
+# The contract's fields, unchanged, and ours beyond it: `parameters`.
+CONTRACT_OPTION_KEYS = {
     "id",
     "message_id",
     "tool_type",
@@ -19,6 +21,7 @@ OPTION_KEYS = {
     "result_url",
     "created_at",
 }
+OPTION_KEYS = CONTRACT_OPTION_KEYS | {"parameters"}
 
 
 @pytest.fixture
@@ -68,6 +71,52 @@ def test_options_name_real_catalogue_entries_and_models(alice_api, chat):
         assert option["reason"]
         entries = Style if option["tool_type"] == "text_to_image" else Motion
         assert entries.objects.filter(pk=option["style_id"], enabled=True).exists()
+
+
+def test_each_option_carries_parameters_its_model_accepts(alice_api, chat):
+    message = post(alice_api, chat, "a cinematic sunset over mountains").json()["message"]
+    for option in alice_api.get(f"/api/messages/{message['id']}/options").json():
+        assert isinstance(option["parameters"], dict)
+        model = GenerationModel.objects.get(name=option["model_key"])
+        assert parameters_check(parameters_schema(model.input_schema), option["parameters"], label=model.label)
+        assert option["parameters"] == Option.objects.get(pk=option["id"]).parameters
+
+
+def test_the_parameters_follow_the_format_and_length_asked_for(alice_api, chat):
+    message = post(alice_api, chat, "a lighthouse on a cliff at dawn, slow push-in, vertical, 10 seconds").json()[
+        "message"
+    ]
+    options = alice_api.get(f"/api/messages/{message['id']}/options").json()
+    assert options and {o["tool_type"] for o in options} == {"text_to_video"}
+    first = options[0]
+    # The model that can do both comes first, and its option says so.
+    assert first["parameters"] == {"aspect_ratio": "9:16", "duration": 10}
+    assert "9:16" in first["reason"] and "10 seconds" in first["reason"]
+    for option in options:
+        model = GenerationModel.objects.get(name=option["model_key"])
+        parameters_check(parameters_schema(model.input_schema), option["parameters"], label=model.label)
+
+
+def test_the_options_stream_carries_the_parameters_too(alice_api, chat):
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    from chats import replies
+    from conftest import parse_sse
+
+    async def run():
+        response = await AsyncClient().post(
+            f"/api/chats/{chat['id']}/messages",
+            {"text": "a red fox in fresh snow, square format"},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {alice_api.token}", "Accept": "text/event-stream"},
+        )
+        body = "".join([chunk.decode() async for chunk in response.streaming_content])
+        await replies.replies_wait()
+        return body
+
+    options = [data for name, data in parse_sse(async_to_sync(run)()) if name == "option"]
+    assert options and all(o["parameters"]["aspect_ratio"] == "1:1" for o in options)
 
 
 def test_a_following_get_shows_the_users_message_then_the_reply(alice_api, chat):

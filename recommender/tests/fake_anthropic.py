@@ -3,6 +3,11 @@
 It speaks the wire format the official `anthropic` SDK reads (Message JSON, `text/event-stream` events, error
 shapes, retry headers), so the SDK's own retry, streaming and parsing code runs against it. A test scripts the
 answers one request at a time and reads back what arrived; usage reports simulate prompt caching.
+
+It refuses what the real API refuses for the models it knows (MODELS): a thinking type the model does not take,
+a thinking budget under 1,024 or not under max_tokens, sampling settings beside thinking (and, on Haiku 5.5, at
+all), an assistant prefill. Thinking counts toward max_tokens as it does upstream: an answer (thinking included)
+longer than max_tokens is cut there, with stop_reason "max_tokens".
 """
 
 from __future__ import annotations
@@ -29,11 +34,13 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "Text",
+    "Thinking",
     "ToolUse",
     "error",
     "garbage",
     "reply",
     "text",
+    "thinking",
     "tool_use",
     "tokens",
 ]
@@ -51,6 +58,32 @@ ERROR_TYPES = {
     504: "timeout_error",
     529: "overloaded_error",
 }
+
+# What the fake knows of each model's thinking: the `thinking.type` values it accepts, the one it uses when a
+# request leaves `thinking` out, and whether it refuses sampling settings and prefill outright. From the
+# "Thinking support, defaults, and rejected configurations by model" table and the Haiku 5.5 migration guide.
+MODELS: dict[str, dict[str, Any]] = {
+    "claude-haiku-5-5": {
+        "thinking": {"adaptive", "disabled"},
+        "default": "adaptive",
+        "sampling": False,
+        "prefill": False,
+        "max_output": 128_000,
+        # `disabled` is accepted only at these efforts.
+        "disabled_efforts": {"low", "medium", "high"},
+    },
+}
+# Any other model: the manual and adaptive types, thinking off unless asked.
+OTHER_MODEL: dict[str, Any] = {
+    "thinking": {"enabled", "adaptive", "disabled"},
+    "default": "disabled",
+    "sampling": True,
+    "prefill": True,
+    "max_output": 128_000,
+    "disabled_efforts": {"low", "medium", "high", "xhigh", "max"},
+}
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
+MIN_THINKING_BUDGET = 1024
 
 # The API looks this many blocks back from each cache breakpoint for an earlier cached prefix.
 CACHE_LOOKBACK_BLOCKS = 20
@@ -82,8 +115,16 @@ class ToolUse:
 
 
 @dataclass(frozen=True)
+class Thinking:
+    """A thinking block: sent only when the request leaves thinking on; it counts toward max_tokens."""
+
+    thinking: str
+    signature: str = "sig_fake"
+
+
+@dataclass(frozen=True)
 class Reply:
-    blocks: tuple[Text | ToolUse, ...]
+    blocks: tuple[Text | ToolUse | Thinking, ...]
     stop_reason: str
     usage: dict[str, Any] | None = None
     delay: float = 0.0
@@ -121,8 +162,12 @@ def tool_use(name: str, input: dict[str, Any] | None = None, id: str | None = No
     return ToolUse(name=name, input=dict(input or {}), id=id or _new_id("toolu"))
 
 
+def thinking(value: str) -> Thinking:
+    return Thinking(value, signature=_new_id("sig"))
+
+
 def reply(
-    *blocks: Text | ToolUse | str,
+    *blocks: Text | ToolUse | Thinking | str,
     stop_reason: str | None = None,
     usage: dict[str, Any] | None = None,
     delay: float = 0.0,
@@ -251,9 +296,18 @@ class FakeAnthropic:
         client = AsyncAnthropic(base_url=server.url, api_key="test-key")
     """
 
-    def __init__(self, *, api_key: str | None = None, min_cacheable_tokens: int = 0, join_timeout: float = 5.0):
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        min_cacheable_tokens: int = 0,
+        join_timeout: float = 5.0,
+        default_thinking: str = "",
+    ):
         # api_key None accepts any key; the SDK sends it as `Authorization: Bearer`, older ones as `x-api-key`.
         self.api_key = api_key
+        # What a model that thinks by default writes first when the request leaves thinking on ("" for nothing).
+        self.default_thinking = default_thinking
         # The API silently skips caching a prefix shorter than the model's minimum (1024 to 4096 tokens).
         self.min_cacheable_tokens = min_cacheable_tokens
         self.join_timeout = join_timeout
@@ -386,10 +440,7 @@ class FakeAnthropic:
         read = tokens(read_bytes)
         creation = tokens(cached_bytes) - read if cached_bytes > read_bytes else 0
         last_ttl = cacheable[-1][1] if cacheable else "5m"
-        output = sum(
-            len(_canonical(block.input)) if isinstance(block, ToolUse) else len(block.text.encode())
-            for block in answer.blocks
-        )
+        output = sum(_block_bytes(block) for block in answer.blocks)
         usage = {
             "input_tokens": tokens(accounting.prompt_bytes) - read - creation,
             "cache_creation_input_tokens": creation,
@@ -496,7 +547,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(step, Garbage):
             record.status = step.status
             return self._send(step.status, step.body, step.content_type)
-        self._send_reply(record, body, step)
+        self._send_reply(record, body, _as_answered(step, body, fake.default_thinking))
 
     def do_GET(self):
         self._send_error(None, error(404, message=f"Not found: {self.path}"))
@@ -573,6 +624,14 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
+def _thinking_type(body: dict[str, Any]) -> str:
+    """The thinking the request runs with: what it asks for, or its model's default."""
+    asked = body.get("thinking")
+    if isinstance(asked, dict):
+        return asked.get("type", "")
+    return MODELS.get(body.get("model"), OTHER_MODEL)["default"]
+
+
 def _invalid(body: Any) -> str | None:
     """The first problem the API would refuse the request for, if any (only the checks tests are likely to hit)."""
     if not isinstance(body, dict):
@@ -582,12 +641,102 @@ def _invalid(body: Any) -> str | None:
             return f"{name}: Field required"
         if not isinstance(body[name], kind):
             return f"{name}: Input should be a valid {kind.__name__}"
+    rules = MODELS.get(body["model"], OTHER_MODEL)
+    if body["max_tokens"] < 1 or body["max_tokens"] > rules["max_output"]:
+        return f"max_tokens: {body['max_tokens']} is out of range for {body['model']} (1 to {rules['max_output']})"
+    effort = (body.get("output_config") or {}).get("effort")
+    if effort is not None and effort not in EFFORTS:
+        return f"output_config.effort: Input should be {', '.join(map(repr, EFFORTS))}"
+    problem = _invalid_thinking(body, rules, effort or "medium")
+    if problem:
+        return problem
+    thinks = _thinking_type(body) in ("enabled", "adaptive")
+    for name in ("temperature", "top_p", "top_k"):
+        if name not in body:
+            continue
+        if not rules["sampling"] and not (name == "temperature" and body[name] == 1):
+            return f"{name}: this model does not support setting {name}; remove it from the request"
+        if thinks and not (name == "temperature" and body[name] == 1) and not (name == "top_p" and body[name] >= 0.95):
+            return f"`{name}` may only be set to its default when thinking is enabled"
+    messages = body["messages"]
+    if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
+        if not rules["prefill"]:
+            return (
+                "This model does not support assistant message prefill. The conversation must end with a user message."
+            )
+        if thinks:
+            return "Assistant message prefill is not supported when thinking is enabled."
     return None
 
 
-def _block(block: Text | ToolUse) -> dict[str, Any]:
+def _invalid_thinking(body: dict[str, Any], rules: dict[str, Any], effort: str) -> str | None:
+    asked = body.get("thinking")
+    if asked is None:
+        return None
+    if not isinstance(asked, dict) or not isinstance(asked.get("type"), str):
+        return "thinking: Input should be an object with a type"
+    kind = asked["type"]
+    if kind not in ("enabled", "disabled", "adaptive", "between_tools"):
+        return f"thinking.type: Input tag '{kind}' found using 'type' does not match any of the expected tags"
+    if kind not in rules["thinking"]:
+        hint = " Use thinking.type.adaptive and output_config.effort instead." if kind == "enabled" else ""
+        return f'"thinking.type.{kind}" is not supported for this model.{hint}'
+    if kind == "enabled":
+        budget = asked.get("budget_tokens")
+        if not isinstance(budget, int):
+            return "thinking.enabled.budget_tokens: Field required"
+        if budget < MIN_THINKING_BUDGET:
+            return f"thinking.enabled.budget_tokens: Input should be greater than or equal to {MIN_THINKING_BUDGET}"
+        if budget >= body["max_tokens"]:
+            return "`max_tokens` must be greater than `thinking.budget_tokens`"
+    elif "budget_tokens" in asked:
+        return f"thinking.{kind}.budget_tokens: Extra inputs are not permitted"
+    if kind == "disabled" and effort not in rules["disabled_efforts"]:
+        return f"thinking.type.disabled is not supported with effort {effort!r}"
+    return None
+
+
+def _block_bytes(block: Text | ToolUse | Thinking) -> int:
+    if isinstance(block, ToolUse):
+        return len(_canonical(block.input))
+    if isinstance(block, Thinking):
+        return len(block.thinking.encode())
+    return len(block.text.encode())
+
+
+def _as_answered(answer: Reply, body: dict[str, Any], default_thinking: str) -> Reply:
+    """The scripted answer as the model would give it for this request: thinking blocks only when thinking is on
+    (the model's default thinking first, if it thinks by default and the script has none), and cut at max_tokens."""
+    thinks = _thinking_type(body) in ("enabled", "adaptive")
+    blocks = [block for block in answer.blocks if thinks or not isinstance(block, Thinking)]
+    if thinks and default_thinking and "thinking" not in body and not any(isinstance(b, Thinking) for b in blocks):
+        blocks.insert(0, thinking(default_thinking))
+    budget = body["max_tokens"] * 4  # bytes, at the fake's four bytes a token
+    kept: list[Text | ToolUse | Thinking] = []
+    for block in blocks:
+        size = _block_bytes(block)
+        if size <= budget:
+            kept.append(block)
+            budget -= size
+            continue
+        # The block that crosses max_tokens is cut where the budget ends; nothing after it is written.
+        if isinstance(block, Text):
+            kept.append(Text(block.text.encode()[:budget].decode(errors="ignore")))
+        elif isinstance(block, Thinking):
+            kept.append(Thinking(block.thinking.encode()[:budget].decode(errors="ignore"), ""))
+        else:
+            kept.append(ToolUse(block.name, {"_cut": json.dumps(block.input)[:budget]}, block.id))
+        return Reply(tuple(kept), "max_tokens", answer.usage, answer.delay, answer.chunk_delay, answer.hang_up_after)
+    if len(kept) == len(answer.blocks):
+        return answer
+    return Reply(tuple(kept), answer.stop_reason, answer.usage, answer.delay, answer.chunk_delay, answer.hang_up_after)
+
+
+def _block(block: Text | ToolUse | Thinking) -> dict[str, Any]:
     if isinstance(block, Text):
         return {"type": "text", "text": block.text}
+    if isinstance(block, Thinking):
+        return {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
     return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
 
 
@@ -607,6 +756,11 @@ def _stream_events(message: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any
         if block["type"] == "text":
             start = {**block, "text": ""}
             deltas = [{"type": "text_delta", "text": chunk} for chunk in _text_chunks(block["text"])]
+        elif block["type"] == "thinking":
+            start = {**block, "thinking": "", "signature": ""}
+            deltas = [{"type": "thinking_delta", "thinking": chunk} for chunk in _text_chunks(block["thinking"])]
+            if block["signature"]:
+                deltas.append({"type": "signature_delta", "signature": block["signature"]})
         else:
             start = {**block, "input": {}}
             deltas = [{"type": "input_json_delta", "partial_json": chunk} for chunk in _json_chunks(block["input"])]

@@ -27,11 +27,18 @@ def brief(words=180, subject="a cinematic sunset over jagged mountains"):
     return " ".join(body)
 
 
-def option(ref, kind="text_to_image", model="soul", prompt=None, reason="It fits the warm, epic mood you described."):
-    return tool_use(
-        "add_option",
-        {"kind": kind, "model": model, "ref": ref, "prompt": prompt or brief(), "reason": reason},
-    )
+def option(
+    ref,
+    kind="text_to_image",
+    model="soul",
+    prompt=None,
+    reason="It fits the warm, epic mood you described.",
+    parameters=None,
+):
+    given = {"kind": kind, "model": model, "ref": ref, "prompt": prompt or brief(), "reason": reason}
+    if parameters is not None:
+        given["parameters"] = parameters
+    return tool_use("add_option", given)
 
 
 @pytest.fixture
@@ -308,3 +315,155 @@ def test_a_preferred_mode_and_model_reach_the_model_and_other_options_are_refuse
     assert [(o["tool_type"], o["model_key"]) for o in options] == [("text_to_video", "minimax-t2v")] * 2
     refused = [r for r in tool_results(claude.last_request) if r.get("is_error")]
     assert "asked for text_to_video options only" in refused[0]["content"]
+
+
+# --- Parameters, thinking and cut answers ---
+
+
+def test_the_tool_lists_each_offered_models_settings_compactly(claude, alice_api, chat):
+    claude.script(reply(text(PROSE), option("S1"), option("S2")))
+    post(alice_api, chat)
+    tool = claude.last_request.body["tools"][0]
+    assert "- kling-2-5: duration 5|10; cfg_scale 0-1; negative_prompt text" in tool["description"]
+    assert '- veo-3-1-t2v: duration "4"|"6"|"8"; resolution "720"|"1080"; aspect_ratio 16:9|9:16' in tool["description"]
+    assert "- soul: num_images 1-4; resolution 2K|4K; aspect_ratio" in tool["description"]
+    assert "_url" not in tool["description"] and "; seed " not in tool["description"]
+    assert tool["input_schema"]["properties"]["parameters"]["type"] == "object"
+    assert "parameters" not in tool["input_schema"]["required"]
+
+
+def test_parameters_the_model_accepts_are_kept(claude, alice_api, chat):
+    claude.script(
+        reply(
+            text(PROSE),
+            option("S1", parameters={"aspect_ratio": "9:16", "num_images": 2}),
+            option("M1", kind="text_to_video", model="veo-3-1-t2v", parameters={"duration": "8"}),
+        )
+    )
+    message = post(alice_api, chat)
+    options = alice_api.get(f"/api/messages/{message['id']}/options").json()
+    assert [o["parameters"] for o in options] == [{"aspect_ratio": "9:16", "num_images": 2}, {"duration": "8"}]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "why"),
+    [
+        ({"duration": 8}, "parameters: duration must be one of 5, 10; got 8."),
+        ({"duration": "10"}, "parameters: duration must be one of 5, 10; got '10'."),
+        ({"aspect_ratio": "9:16"}, "cannot take aspect_ratio"),
+        ({"negative_prompt": "blur", "audio_url": "https://example.com/a.mp3"}, "cannot take audio_url"),
+        ("10 seconds", "parameters must be an object"),
+    ],
+)
+def test_parameters_the_models_schema_refuses_are_refused_back_with_the_reason(
+    claude, alice_api, chat, parameters, why
+):
+    bad = option("M2", kind="text_to_video", model="kling-2-5-t2v", parameters=parameters)
+    claude.script(
+        reply(text(PROSE), option("M1", kind="text_to_video", model="kling-2-5-t2v"), bad),
+        reply(option("M3", kind="text_to_video", model="kling-2-5-t2v", parameters={"duration": 10})),
+    )
+    message = post(alice_api, chat, "a red fox in the snow, as a video")
+    refused = [r for r in tool_results(claude.last_request) if r.get("is_error")]
+    assert why in refused[0]["content"]
+    options = alice_api.get(f"/api/messages/{message['id']}/options").json()
+    assert [o["parameters"] for o in options] == [{}, {"duration": 10}]
+
+
+def test_settings_the_person_asked_for_are_noted_filled_in_where_left_out_and_said(claude, alice_api, chat):
+    claude.script(
+        reply(
+            text(PROSE),
+            option("S1"),
+            option("S2", model="reve"),
+            option("S3", model="flux-kontext", parameters={"aspect_ratio": "2:3"}),
+        )
+    )
+    message = post(alice_api, chat, "a fox in the snow, vertical, four variations")
+    sent = claude.last_request.body["messages"][-1]["content"]
+    assert "[Settings asked for: aspect_ratio 9:16 (“vertical”); 4 images per generation" in sent
+    soul, reve, flux = alice_api.get(f"/api/messages/{message['id']}/options").json()
+    assert soul["parameters"] == {"aspect_ratio": "9:16", "num_images": 4}
+    assert soul["reason"] == "It fits the warm, epic mood you described. 9:16 for “vertical”; 4 images as asked."
+    assert reve["parameters"] == {"num_images": 4}
+    # What the model chose itself stands.
+    assert flux["parameters"] == {"aspect_ratio": "2:3"}
+
+
+def test_camera_words_and_a_reference_to_a_result_are_noted_for_the_model(claude, alice_api, chat):
+    claude.script(
+        reply(
+            text(PROSE),
+            option("M1", kind="text_to_video", model="kling-2-5-t2v"),
+            option("M2", kind="text_to_video", model="kling-2-5-t2v"),
+        )
+    )
+    post(alice_api, chat, "a neon city street in the rain, slow push-in")
+    assert (
+        "[The words ask for a video (camera words: “slow push-in”)"
+        in claude.last_request.body["messages"][-1]["content"]
+    )
+
+    claude.script(
+        reply(
+            text(PROSE),
+            option("M1", kind="text_to_video", model="kling-2-5-t2v"),
+            option("M2", kind="text_to_video", model="kling-2-5-t2v"),
+        )
+    )
+    post(alice_api, chat, "now animate it")
+    assert "cannot be animated from here yet" in claude.last_request.body["messages"][-1]["content"]
+
+
+def test_thinking_is_off_and_max_tokens_leaves_room_for_a_full_reply(claude, alice_api, chat, settings):
+    from recommender.agent import REPLY_TOKENS
+
+    settings.ANTHROPIC_MAX_TOKENS = 1000
+    claude.script(reply(text(PROSE), option("S1"), option("S2")))
+    post(alice_api, chat)
+    body = claude.last_request.body
+    assert body["thinking"] == {"type": "disabled"}
+    assert body["max_tokens"] == REPLY_TOKENS >= 4 * 300 * 1.7
+    assert not {"temperature", "top_p", "top_k"} & set(body)
+
+
+def test_an_answer_cut_at_max_tokens_fails_plainly_and_never_shows_the_cut_option(claude, alice_api, chat):
+    claude.script(reply(text(PROSE), option("S1"), option("S2"), stop_reason="max_tokens", chunk_delay=0.01))
+
+    async def run():
+        response = await AsyncClient().post(
+            f"/api/chats/{chat.id}/messages",
+            {"text": "a cinematic sunset over mountains"},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {alice_api.token}", "Accept": "text/event-stream"},
+        )
+        body = "".join([chunk.decode() async for chunk in response.streaming_content])
+        await replies.replies_wait()
+        return body
+
+    events = parse_sse(async_to_sync(run)())
+    shown = [data["style_id"] for name, data in events if name == "option"]
+    assert shown == [str(styles_by_ref()["S1"].id)]  # S2 may be cut: it is never shown
+    assert [name for name, _ in events][-1] == "error"
+    reply_message = Message.objects.filter(chat=chat, author_type="assistant").get()
+    assert reply_message.status == "failed"
+    assert reply_message.error == "The assistant's answer ran too long and was cut off. Please try again."
+    assert not Option.objects.exists()
+
+
+def test_a_long_answer_is_cut_by_the_server_at_max_tokens_and_fails_plainly(claude, alice_api, chat, settings):
+    claude.script(reply(text("word " * settings.ANTHROPIC_MAX_TOKENS), option("S1"), option("S2")))
+    message = post(alice_api, chat)
+    assert message["status"] == "failed"
+    assert "cut off" in message["error"]
+    assert not Option.objects.exists()
+
+
+def test_a_refusal_fails_plainly_with_no_options(claude, alice_api, chat):
+    claude.script(reply(text("I can"), option("S1"), stop_reason="refusal"))
+    message = post(alice_api, chat)
+    assert message["status"] == "failed"
+    assert (
+        message["error"] == "The assistant can't help with this request. Please rephrase it or ask for something else."
+    )
+    assert not Option.objects.exists()

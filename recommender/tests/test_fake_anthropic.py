@@ -9,7 +9,7 @@ import anthropic
 import httpx2
 import pytest
 
-from recommender.tests.fake_anthropic import FakeAnthropic, error, garbage, reply, text, tool_use
+from recommender.tests.fake_anthropic import FakeAnthropic, error, garbage, reply, text, thinking, tool_use
 
 MODEL = "claude-haiku-5-5"
 HELLO = [{"role": "user", "content": "Suggest a style for a rainy street."}]
@@ -290,3 +290,98 @@ def test_it_stops_cleanly_with_a_slow_stream_open():
     assert stopped_in < 2.0
     assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("fake-anthropic")]
     server.stop()  # a second stop is harmless
+
+
+# --- Thinking, sampling and max_tokens, as the real API treats them ---
+
+
+@pytest.mark.parametrize(
+    ("params", "refusal"),
+    [
+        ({"thinking": {"type": "enabled", "budget_tokens": 2048}}, '"thinking.type.enabled" is not supported'),
+        ({"thinking": {"type": "between_tools"}}, '"thinking.type.between_tools" is not supported'),
+        ({"thinking": {"type": "adaptive", "budget_tokens": 2048}}, "budget_tokens: Extra inputs are not permitted"),
+        ({"thinking": {"type": "disabled"}, "output_config": {"effort": "max"}}, "not supported with effort 'max'"),
+        # The SDK no longer takes sampling settings as arguments; a client can still send them.
+        ({"extra_body": {"temperature": 0.2}}, "does not support setting temperature"),
+        ({"thinking": {"type": "disabled"}, "extra_body": {"top_k": 5}}, "does not support setting top_k"),
+        (
+            {"messages": [*HELLO, {"role": "assistant", "content": "Sure:"}]},
+            "does not support assistant message prefill",
+        ),
+        ({"max_tokens": 200_000, "timeout": 5}, "max_tokens: 200000 is out of range"),
+        ({"output_config": {"effort": "extreme"}}, "output_config.effort"),
+    ],
+)
+def test_haiku_5_5_refuses_what_the_real_api_refuses(server, params, refusal):
+    server.script(reply("Never sent."))
+
+    with pytest.raises(anthropic.BadRequestError, match=refusal.replace("(", r"\(").replace(".", r"\.")):
+        asyncio.run(create(server, **params))
+
+    assert server.pending_steps == 1
+
+
+@pytest.mark.parametrize(
+    ("params", "refusal"),
+    [
+        ({"thinking": {"type": "enabled", "budget_tokens": 512}}, "greater than or equal to 1024"),
+        ({"thinking": {"type": "enabled", "budget_tokens": 2048}, "max_tokens": 2048}, "must be greater than"),
+        (
+            {
+                "thinking": {"type": "enabled", "budget_tokens": 1024},
+                "max_tokens": 4096,
+                "extra_body": {"temperature": 0.5},
+            },
+            "only be set to its default when thinking is enabled",
+        ),
+    ],
+)
+def test_a_model_with_manual_thinking_refuses_a_bad_budget_or_sampling_beside_thinking(server, params, refusal):
+    with pytest.raises(anthropic.BadRequestError, match=refusal):
+        asyncio.run(create(server, model="claude-earlier-model", **params))
+
+
+def test_the_settings_the_agent_sends_are_accepted(server):
+    server.script(reply("Fine."))
+
+    message = asyncio.run(create(server, thinking={"type": "disabled"}, max_tokens=4096))
+
+    assert message.content[0].text == "Fine."
+
+
+def test_thinking_is_sent_only_when_the_request_leaves_it_on_and_streams_through_the_sdk():
+    with FakeAnthropic(default_thinking="Let me think about rain and light.") as fake:
+        fake.script(reply("Film noir."), reply(thinking("Scripted thoughts."), "Film noir."))
+
+        on_by_default = asyncio.run(create(fake))
+        off = asyncio.run(create(fake, thinking={"type": "disabled"}))
+
+        assert [b.type for b in on_by_default.content] == ["thinking", "text"]
+        assert on_by_default.content[0].thinking == "Let me think about rain and light."
+        assert [b.type for b in off.content] == ["text"]
+
+        fake.script(reply(thinking("Scripted thoughts."), "Film noir."))
+
+        async def stream():
+            async with sdk(fake) as client:
+                async with client.messages.stream(model=MODEL, max_tokens=512, messages=HELLO) as events:
+                    kinds = [event.type async for event in events]
+                    return kinds, await events.get_final_message()
+
+        kinds, message = asyncio.run(stream())
+        assert "thinking" in kinds and "signature" in kinds
+        assert message.content[0].thinking == "Scripted thoughts." and message.content[0].signature
+
+
+def test_thinking_counts_toward_max_tokens_and_a_long_answer_is_cut_there():
+    with FakeAnthropic(default_thinking="hmm " * 400) as fake:
+        fake.script(reply("A short answer."), reply("A short answer."))
+
+        thinking_first = asyncio.run(create(fake, max_tokens=300))
+        without = asyncio.run(create(fake, max_tokens=300, thinking={"type": "disabled"}))
+
+    assert thinking_first.stop_reason == "max_tokens"
+    assert [b.type for b in thinking_first.content] == ["thinking"]
+    assert without.stop_reason == "end_turn"
+    assert without.content[0].text == "A short answer."

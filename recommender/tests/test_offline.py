@@ -7,7 +7,8 @@ from django.conf import settings
 
 from generation.model_schema import IMAGE_TO_VIDEO, TEXT_TO_IMAGE, TEXT_TO_VIDEO
 from generation.models import GenerationModel, Motion, Style
-from recommender.offline import recommend
+from recommender.offline import NUMBERS, recommend
+from recommender.types import Preference
 
 # ../shared/seed-data beside the repo unless SEED_DATA_DIR says otherwise; never copied into the repo.
 SEED_DATA = settings.SEED_DATA_DIR
@@ -304,3 +305,126 @@ def test_a_catalogue_of_one_style_offers_it_on_two_models(db):
 
     assert [option.style_id for option in reply.options] == [only.id, only.id]
     assert len({option.model_key for option in reply.options}) == 2
+
+
+# --- The whole request: mode, settings, references, colours ---
+
+
+def _schema_check(option):
+    from generation.model_schema import parameters_check, parameters_schema
+
+    model = GenerationModel.objects.get(name=option.model_key)
+    return parameters_check(parameters_schema(model.input_schema), option.parameters, label=model.label)
+
+
+def test_camera_words_make_a_video_of_the_scene(catalogue):
+    reply = recommend(text="a neon city street in the rain, slow push-in")
+
+    assert {option.kind for option in reply.options} == {TEXT_TO_VIDEO}
+    assert any(_mentions(_entry(option), "toward the subject", "closer", "zoom") for option in reply.options)
+    for option in reply.options:
+        assert "push-in" not in option.enhanced_prompt.split(".")[0]
+        assert "neon city street in the rain" in option.enhanced_prompt
+
+
+def test_camera_words_on_an_attached_photo_animate_it(catalogue):
+    reply = recommend(text="vertical, 10 seconds, gentle dolly in", has_image=True)
+
+    assert {option.kind for option in reply.options} == {IMAGE_TO_VIDEO}
+    assert any(_mentions(_entry(option), "toward the subject", "closer") for option in reply.options)
+    for option in reply.options:
+        assert _schema_check(option) == option.parameters
+
+
+def test_the_format_and_length_asked_for_are_set_within_each_models_range_and_said(catalogue):
+    reply = recommend(text="a lighthouse on a cliff at dawn, slow push-in, vertical, 10 seconds")
+
+    assert {option.kind for option in reply.options} == {TEXT_TO_VIDEO}
+    for option in reply.options:
+        assert _schema_check(option) == option.parameters
+        model = GenerationModel.objects.get(name=option.model_key)
+        props = model.input_schema["properties"]
+        if "aspect_ratio" in props:
+            assert option.parameters["aspect_ratio"] == "9:16"
+            assert "9:16 for “vertical”" in option.reason
+        if "duration" in props:
+            assert option.parameters["duration"] in (10, "8", 12)
+            assert f"{option.parameters['duration']} seconds" in option.reason
+            seconds = NUMBERS[int(option.parameters["duration"])]
+            assert f"Over about {seconds} seconds" in option.enhanced_prompt
+    # The model that can do both exactly comes first.
+    assert reply.options[0].parameters == {"aspect_ratio": "9:16", "duration": 10}
+    assert "“vertical” and “10 seconds”" in reply.content_text
+
+
+def test_a_model_without_a_setting_does_not_get_it_and_the_reason_says_so(catalogue):
+    reply = recommend(text="a fox in the snow in 4K", preference=Preference(model_key="nano-banana"))
+
+    assert [option.model_key for option in reply.options] == ["nano-banana"] * len(reply.options)
+    for option in reply.options:
+        assert "resolution" not in option.parameters
+        assert "Nano Banana has no resolution setting" in option.reason
+
+
+def test_veo_gets_its_nearest_length_as_a_string(catalogue):
+    reply = recommend(text="a 10 second clip of waves", preference=Preference(model_key="veo-3-1-t2v"))
+
+    assert reply.options
+    for option in reply.options:
+        assert option.parameters["duration"] == "8"
+        assert "8 seconds, its closest to “10 second”" in option.reason
+
+
+def test_four_variations_ask_each_model_for_four_images_where_it_can(catalogue):
+    reply = recommend(text="four variations of a cat wearing a tiny hat")
+
+    for option in reply.options:
+        props = GenerationModel.objects.get(name=option.model_key).input_schema["properties"]
+        if "num_images" in props:
+            assert option.parameters["num_images"] == 4
+        assert _schema_check(option) == option.parameters
+    assert "four variations" not in reply.options[0].enhanced_prompt.casefold()
+
+
+def test_settings_carry_through_a_follow_up_about_the_same_subject(catalogue):
+    reply = recommend(text="now as a video", history=["a lighthouse on a cliff at dawn", "make it vertical"])
+
+    assert {option.kind for option in reply.options} == {TEXT_TO_VIDEO}
+    assert all(o.parameters.get("aspect_ratio") == "9:16" for o in reply.options if "aspect_ratio" in o.parameters)
+    assert any("aspect_ratio" in option.parameters for option in reply.options)
+
+
+def test_a_new_subject_does_not_inherit_the_camera_words_of_the_last(catalogue):
+    reply = recommend(text="a misty pine forest at dawn", history=["a neon city street in the rain, slow push-in"])
+
+    assert {option.kind for option in reply.options} == {TEXT_TO_IMAGE}
+
+
+def test_an_unasked_length_is_left_to_the_model_and_the_prompt_says_its_own(catalogue):
+    reply = recommend(text="spin around the sneaker")
+
+    for option in reply.options:
+        assert "duration" not in option.parameters
+        assert _schema_check(option) == option.parameters
+
+
+def test_a_colour_alone_does_not_make_a_match(catalogue):
+    reply = recommend(text="a red bicycle")
+
+    names = [_entry(option).name for option in reply.options]
+    assert "Red balloon" not in names
+    assert all("“red”" not in option.reason for option in reply.options)
+
+
+def test_a_colour_still_counts_beside_a_word_that_matches(catalogue):
+    reply = recommend(text="a man in a burgundy suit")
+
+    assert "burgundy suit" in [_entry(option).name for option in reply.options]
+
+
+def test_animating_an_earlier_result_says_plainly_what_the_options_do(catalogue):
+    reply = recommend(text="now make it a video", history=["a red fox in fresh snow"])
+
+    assert {option.kind for option in reply.options} == {TEXT_TO_VIDEO}
+    assert "attach the picture" in reply.content_text
+    assert all("fox" in option.enhanced_prompt for option in reply.options)
