@@ -5,6 +5,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 import httpx
 from django.conf import settings
@@ -109,3 +110,34 @@ def at_once(count: int, work) -> tuple[list, list[Exception]]:
     for thread in threads:
         thread.join()
     return returned, raised
+
+
+# Where the browser tests save a screenshot of each test's last page.
+SHOTS = settings.BASE_DIR / "artifacts" / "screenshots"
+
+
+@contextmanager
+def browser_tab(shot: str, *, width: int = 1280, height: int = 900):
+    """A Chromium tab (Debian's browser, through Playwright); when done, its page is saved as
+    artifacts/screenshots/<shot>.png, and any script error the page raised fails the test."""
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = chromium_launch(p)
+        context = browser.new_context(viewport={"width": width, "height": height})
+        context.set_default_timeout(20_000)
+        tab = context.new_page()
+        errors = []
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        yield tab
+        tab.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
+        browser.close()
+        assert errors == [], errors
+
+
+def start_worker(env: dict) -> subprocess.Popen:
+    """`manage.py run_worker` with `env`, polling the queue often (for tests and benches)."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "run_worker", "--interval", "0.2"], cwd=settings.BASE_DIR, env=env
+    )

@@ -6,21 +6,17 @@ Each test saves a screenshot of its final page in artifacts/screenshots/.
 
 import os
 import re
-import subprocess
-import sys
 from functools import partial
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 
 from bench.fake_model import answer
-from higgs_project.testing import chromium_launch, database_url, start_web, stop
+from higgs_project.testing import browser_tab, database_url, start_web, start_worker, stop
 from recommender.tests.fake_anthropic import FakeAnthropic
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SHOTS = django_settings.BASE_DIR / "artifacts" / "screenshots"
 PASSWORD = "a long harbour sunrise"
 
 
@@ -44,9 +40,7 @@ def app(django_db_setup, django_db_blocker, tmp_path_factory):
             "LOG_LEVEL": "WARNING",
         }
     web, base = start_web(env)
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker", "--interval", "0.2"], cwd=django_settings.BASE_DIR, env=env
-    )
+    worker = start_worker(env)
     yield base
     stop(web, worker)
     claude.stop()
@@ -54,20 +48,8 @@ def app(django_db_setup, django_db_blocker, tmp_path_factory):
 
 @pytest.fixture
 def page(app, seed_catalogue, request):
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = chromium_launch(p)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(20_000)
-        tab = context.new_page()
-        errors = []
-        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    with browser_tab(request.node.name) as tab:
         yield tab
-        tab.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
-        browser.close()
-        assert errors == [], errors
 
 
 def sign_up(page, app, name):

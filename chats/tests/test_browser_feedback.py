@@ -9,20 +9,17 @@ artifacts/screenshots/.
 
 import os
 import re
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 
 from bench.fake_model import answer
-from chats.tests.test_browser import SHOTS, send, sign_up
+from chats.tests.test_browser import send, sign_up
 from generation import services as generation_services
 from generation.models import Generation
-from higgs_project.testing import chromium_launch, database_url, start_web, stop
+from higgs_project.testing import SHOTS, browser_tab, database_url, start_web, start_worker, stop
 from recommender.tests.fake_anthropic import FakeAnthropic
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,9 +52,7 @@ def env(django_db_setup, django_db_blocker, tmp_path_factory):
 def app(env):
     """uvicorn and `manage.py run_worker`."""
     web, base = start_web(env)
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker", "--interval", "0.2"], cwd=django_settings.BASE_DIR, env=env
-    )
+    worker = start_worker(env)
     yield base
     stop(web, worker)
 
@@ -72,20 +67,8 @@ def limited_app(env):
 
 @pytest.fixture
 def page(seed_catalogue, request):
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = chromium_launch(p)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(20_000)
-        tab = context.new_page()
-        errors = []
-        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    with browser_tab(request.node.name) as tab:
         yield tab
-        tab.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
-        browser.close()
-        assert errors == [], errors
 
 
 def expect(target):
