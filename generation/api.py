@@ -304,7 +304,7 @@ def model_list(request):
             mode=m.mode.replace("_", "-"),
             label=m.label,
             summary=m.summary,
-            credits=credits.generation_price(model_key=m.name),
+            credits=credits.generation_price(model_key=m.name, model=m),
             parameters=parameters_schema(m.input_schema),
         )
         for m in model_catalogue.model_list()

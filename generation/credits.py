@@ -24,13 +24,14 @@ class CreditError(Exception):
         self.field = field
 
 
-def generation_price(*, model_key: str) -> int:
+def generation_price(*, model_key: str, model=None) -> int:
     """Credits one generation with this model costs: the model's price (staff set it in the admin), unless the
-    GENERATION_PRICES setting names the model or its family (image, video)."""
+    GENERATION_PRICES setting names the model or its family (image, video). `model`, when the caller has the
+    row already, spares reading it again."""
     prices = settings.GENERATION_PRICES
     if model_key in prices:
         return prices[model_key]
-    model = model_get(model_key)
+    model = model if model is not None else model_get(model_key)
     family = "image" if model is None or model.kind == TEXT_TO_IMAGE else "video"
     if family in prices:
         return prices[family]

@@ -297,6 +297,32 @@ def generation_request(
     return saved, saved is generation
 
 
+def _job_again(generation: Generation, **changes) -> Generation:
+    """A new, unsaved job with the request of `generation` (a retry, another take), `changes` applied."""
+    fields = {
+        "owner": generation.owner,
+        "option": generation.option,
+        "chat": generation.chat,
+        "kind": generation.kind,
+        "model_key": generation.model_key,
+        "prompt": generation.prompt,
+        "style_id": generation.style_id,
+        "motion_id": generation.motion_id,
+        "image_url": generation.image_url,
+        "parameters": generation.parameters,
+        "provider_input": generation.provider_input,
+        "dedupe_key": generation.dedupe_key,
+        "notes": generation.notes,
+    }
+    return Generation(
+        **{**fields, **changes},
+        provider=provider_name(),
+        stage="Waiting for a worker",
+        webhook_token=secrets.token_urlsafe(32),
+        deadline_at=timezone.now() + _time_limit(generation.kind),
+    )
+
+
 def generation_retry(*, generation: Generation, rate_limited: bool = True) -> Generation:
     """A new attempt from a failed, nsfw, cancelled or timed-out job, with the same request.
 
@@ -305,26 +331,7 @@ def generation_retry(*, generation: Generation, rate_limited: bool = True) -> Ge
     """
     if generation.status not in Generation.RETRYABLE:
         raise GenerationError(f"A {generation.status.replace('_', ' ')} generation cannot be retried.", status=409)
-    retry = Generation(
-        owner=generation.owner,
-        option=generation.option,
-        chat=generation.chat,
-        retry_of=generation,
-        kind=generation.kind,
-        model_key=generation.model_key,
-        prompt=generation.prompt,
-        style_id=generation.style_id,
-        motion_id=generation.motion_id,
-        image_url=generation.image_url,
-        parameters=generation.parameters,
-        provider=provider_name(),
-        provider_input=generation.provider_input,
-        dedupe_key=generation.dedupe_key,
-        notes=generation.notes,
-        stage="Waiting for a worker",
-        webhook_token=secrets.token_urlsafe(32),
-        deadline_at=timezone.now() + _time_limit(generation.kind),
-    )
+    retry = _job_again(generation, retry_of=generation)
     return _job_start(retry, rate_limited=rate_limited)
 
 
@@ -372,25 +379,7 @@ def generation_another_take(*, generation: Generation) -> tuple[Generation, bool
     else:
         parameters["seed"] = body["seed"] = seed
         notes.append(f"Another take, with a new seed ({seed}).")
-    take = Generation(
-        owner=generation.owner,
-        option=generation.option,
-        chat=generation.chat,
-        kind=generation.kind,
-        model_key=generation.model_key,
-        prompt=generation.prompt,
-        style_id=generation.style_id,
-        motion_id=generation.motion_id,
-        image_url=generation.image_url,
-        parameters=parameters,
-        provider=provider_name(),
-        provider_input=body,
-        dedupe_key=key,
-        notes=notes,
-        stage="Waiting for a worker",
-        webhook_token=secrets.token_urlsafe(32),
-        deadline_at=timezone.now() + _time_limit(generation.kind),
-    )
+    take = _job_again(generation, parameters=parameters, provider_input=body, dedupe_key=key, notes=notes)
     saved = _job_start(take)
     return saved, saved is take
 
