@@ -13,7 +13,6 @@ from django.core import signing
 from django.core.files.storage import default_storage
 from django.test import Client
 from django.utils import timezone
-from moto.server import ThreadedMotoServer
 from PIL import Image
 
 from chats import uploads
@@ -227,15 +226,6 @@ def test_the_cleanup_forgets_expired_uploads_and_their_tickets_stay_refused(alic
 
 
 # --- S3: the signed length, and the check on first use ---
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import httpx
 import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
-from moto.server import ThreadedMotoServer
 from PIL import Image
 
 from chats import uploads
@@ -18,15 +17,6 @@ from chats.models import Attachment
 pytestmark = pytest.mark.django_db
 
 ORIGIN = "http://localhost:3000"
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def _s3_storages(settings, endpoint, bucket, *, public=False):

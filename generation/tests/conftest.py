@@ -1,7 +1,10 @@
 """Fixtures for generation tests: quick clocks and an option to generate (the fake Higgsfield and the
 in-process worker: root conftest)."""
 
+from urllib.parse import urlsplit
+
 import pytest
+from django.test import Client
 
 from chats import services as chat_services
 from generation.models import Generation
@@ -33,3 +36,19 @@ def finish(run_worker, generation_id, timeout=20):
     """Run the worker until the job ends; returns it with its result."""
     run_worker(lambda: Generation.objects.get(pk=generation_id).is_final, timeout=timeout)
     return Generation.objects.select_related("result").get(pk=generation_id)
+
+
+def photo_options(api, data: bytes, text: str) -> tuple[list[dict], dict]:
+    """Upload a PNG as the API's clients do (presign, then PUT), send it with `text` in a new chat, and return
+    the reply's options (all image-to-video) and the upload ticket."""
+    ticket = api.post(
+        "/api/attachments/presign", {"file_name": "photo.png", "content_type": "image/png", "size": len(data)}
+    ).json()
+    assert Client().put(urlsplit(ticket["upload_url"]).path, data, content_type="image/png").status_code == 200
+    chat = api.post("/api/chats", {"title": None}).json()
+    reply = api.post(
+        f"/api/chats/{chat['id']}/messages", {"text": text, "attachments": [ticket["download_url"]]}
+    ).json()["message"]
+    options = api.get(f"/api/messages/{reply['id']}/options").json()
+    assert options and all(o["tool_type"] == "image_to_video" for o in options)
+    return options, ticket

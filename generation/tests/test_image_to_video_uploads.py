@@ -5,11 +5,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from django.test import Client
 from PIL import Image
 
 from chats.models import Attachment
 from generation.models import Generation
+from generation.tests.conftest import photo_options
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,16 +24,7 @@ def image_bytes():
 def image_option(alice_api, seed_catalogue):
     """An image-to-video option offered for a message with an uploaded image, and the image's bytes."""
     data = image_bytes()
-    ticket = alice_api.post(
-        "/api/attachments/presign", {"file_name": "cat.png", "content_type": "image/png", "size": len(data)}
-    ).json()
-    assert Client().put(urlsplit(ticket["upload_url"]).path, data, content_type="image/png").status_code == 200
-    chat = alice_api.post("/api/chats", {"title": None}).json()
-    reply = alice_api.post(
-        f"/api/chats/{chat['id']}/messages", {"text": "make my cat orbit", "attachments": [ticket["download_url"]]}
-    ).json()["message"]
-    options = alice_api.get(f"/api/messages/{reply['id']}/options").json()
-    assert options and all(o["tool_type"] == "image_to_video" for o in options)
+    options, ticket = photo_options(alice_api, data, "make my cat orbit")
     return options[0], data, ticket
 
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from generation.model_catalogue import SNAPSHOT, model_resolve, models_sync
 from generation.model_schema import parameters_schema, schema_from_params
 from generation.models import Generation, GenerationModel, Motion, Style
-from generation.tests.conftest import finish, start
+from generation.tests.conftest import finish, photo_options, start
 from generation.tests.higgsfield_spec import load_models, openapi_document
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -403,24 +403,10 @@ def test_every_option_for_an_image_idea_generates_with_its_style(higgsfield, ali
 def test_every_option_for_a_photo_to_animate_generates_with_its_motion(
     higgsfield, alice_api, seed_catalogue, run_worker
 ):
-    from urllib.parse import urlsplit
-
-    from django.test import Client
-
     from generation.tests.test_image_to_video_uploads import image_bytes
 
-    data = image_bytes()
-    ticket = alice_api.post(
-        "/api/attachments/presign", {"file_name": "cat.png", "content_type": "image/png", "size": len(data)}
-    ).json()
-    assert Client().put(urlsplit(ticket["upload_url"]).path, data, content_type="image/png").status_code == 200
-    chat = alice_api.post("/api/chats", {"title": None}).json()
-    reply = alice_api.post(
-        f"/api/chats/{chat['id']}/messages",
-        {"text": "make my photo orbit like a music video", "attachments": [ticket["download_url"]]},
-    ).json()["message"]
-    options = alice_api.get(f"/api/messages/{reply['id']}/options").json()
-    assert len(options) >= 2 and all(o["tool_type"] == "image_to_video" for o in options)
+    options, _ticket = photo_options(alice_api, image_bytes(), "make my photo orbit like a music video")
+    assert len(options) >= 2
     for number, option in enumerate(options):
         job = finish(run_worker, start(alice_api, option_id=option["id"]))
         assert job.status == "completed", (option["model_key"], job.error, higgsfield.rejections)

@@ -3,7 +3,6 @@ and the preview provider's video jobs, which end as MP4 attachments shown in a <
 
 import io
 import struct
-from urllib.parse import urlsplit
 
 import av
 import pytest
@@ -13,7 +12,7 @@ from PIL import Image, ImageChops, ImageStat
 
 from generation.media import MediaError, MediaInfo, probe
 from generation.preview import render_clip, render_image
-from generation.tests.conftest import finish, start
+from generation.tests.conftest import finish, photo_options, start
 
 
 def pixels(data):
@@ -288,17 +287,7 @@ def test_a_preview_video_job_stores_an_mp4_attachment_measured_as_decoded(alice_
 def image_option(alice_api, seed_catalogue):
     """An image-to-video option for a message with an uploaded green image, and the image's colour."""
     colour = (30, 160, 90)
-    data = png(Image.new("RGB", (160, 120), colour))
-    ticket = alice_api.post(
-        "/api/attachments/presign", {"file_name": "field.png", "content_type": "image/png", "size": len(data)}
-    ).json()
-    assert Client().put(urlsplit(ticket["upload_url"]).path, data, content_type="image/png").status_code == 200
-    chat = alice_api.post("/api/chats", {"title": None}).json()
-    reply = alice_api.post(
-        f"/api/chats/{chat['id']}/messages", {"text": "make the field orbit", "attachments": [ticket["download_url"]]}
-    ).json()["message"]
-    options = alice_api.get(f"/api/messages/{reply['id']}/options").json()
-    assert options and all(o["tool_type"] == "image_to_video" for o in options)
+    options, _ticket = photo_options(alice_api, png(Image.new("RGB", (160, 120), colour)), "make the field orbit")
     return options[0], colour
 
 
