@@ -31,7 +31,6 @@ ITEM_SCHEMAS = {
         "additionalProperties": False,
     },
 }
-_ITEM_REF_BY_FIELD = {"motions": "MotionSchema", "input_images": "ImageUrlInputImageSchema"}
 
 # What we fill in ourselves, never a person's setting: the prompt, the images, the style and the motions.
 IMAGE_FIELDS = ("image_url", "image_reference_url", "input_images", "image_urls")
@@ -104,7 +103,7 @@ def schema_from_params(params: list[dict]) -> dict:
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
-def schema_from_openapi(schema: dict, *, field_refs: dict | None = None) -> dict:
+def schema_from_openapi(schema: dict) -> dict:
     """A request body schema from Higgsfield's OpenAPI document, in the same normal form as schema_from_params.
 
     Titles and `default: null` are dropped; dangling `$ref` items are replaced by the known item shapes;
@@ -124,7 +123,7 @@ def schema_from_openapi(schema: dict, *, field_refs: dict | None = None) -> dict
         items = prop.get("items")
         if isinstance(items, dict):
             ref = items.get("$ref", "") or raw.get("items", {}).get("$ref", "")
-            ref_name = ref.rsplit("/", 1)[-1] if ref else (field_refs or _ITEM_REF_BY_FIELD).get(name, "")
+            ref_name = ref.rsplit("/", 1)[-1]
             if ref and ref_name in ITEM_SCHEMAS:
                 prop["items"] = copy.deepcopy(ITEM_SCHEMAS[ref_name])
             elif ref:

@@ -113,9 +113,9 @@ class Catalogue:
     styles: dict[str, Style]
     motions: dict[str, Motion]
     text: str
-    models: dict[str, GenerationModel] = None
-    models_text: str = ""
-    tool: dict = None
+    models: dict[str, GenerationModel]
+    models_text: str
+    tool: dict
 
 
 def _clean(text: str) -> str:
@@ -241,7 +241,7 @@ def option_check(
         return None, "image_to_video needs an image attached to the message; use text_to_video instead."
     if has_image and kind != IMAGE_TO_VIDEO and not preference.kind:
         return None, "The person attached an image to animate: offer image_to_video options."
-    models = catalogue.models if catalogue.models is not None else _offered_models()
+    models = catalogue.models
     model = models.get(model_key)
     if model is None or model.kind != kind:
         names = ", ".join(m.name for m in models.values() if m.kind == kind)
