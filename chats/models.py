@@ -124,6 +124,9 @@ class Option(models.Model):
     reason = models.TextField()
     parameters = models.JSONField(default=dict, blank=True)
     result_url = models.URLField(max_length=2000, null=True, blank=True)  # noqa: DJ001 - null until generated
+    # The image this option animates or reworks: an earlier result or attachment the request pointed at ("it",
+    # "that image", "now as a video"); empty when the option starts from words alone.
+    source_image_url = models.URLField(max_length=2000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

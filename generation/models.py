@@ -190,6 +190,7 @@ class Generation(models.Model):
     sending_since = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    downloaded_at = models.DateTimeField(null=True, blank=True, help_text="When its owner last downloaded the result.")
 
     class Meta:
         indexes = [

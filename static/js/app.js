@@ -246,4 +246,18 @@
     if (sidebar && window.matchMedia("(max-width: 760px)").matches) sidebar.open = false;
     if (document.getElementById("messages") && !window.location.hash) window.scrollTo(0, document.body.scrollHeight);
   });
+  // === Option cards ===
+  // (end of Option cards)
+
+  // === Gallery ===
+  // (end of Gallery)
+
+  // === Conversation controls ===
+  // (end of Conversation controls)
+
+  // === Phone drawer and theme ===
+  // (end of Phone drawer and theme)
+
+  // === Taste ===
+  // (end of Taste)
 })();
