@@ -1300,4 +1300,11 @@ CASES: list[Case] = [
         history=("a minimalist living room with a single armchair",),
         settings={"aspect_ratio": "1:1"},
     ),
+    # Irregular past tenses and plurals: a motion's name or description says "fly", "run", "spin".
+    video("a hawk flew over the canyon, video", "Flying", "FPV Drone", "Overhead"),
+    video("a paper plane flew across the classroom, video", "Flying", "FPV Drone", "Dolly Left", "Dolly Right"),
+    video("clip of a boy who ran through the sprinklers", "Action Run", "Dolly Left", "Dolly Right"),
+    video("wolves ran across the tundra, video", "Action Run", "Flying", "FPV Drone", "Dolly Left", "Dolly Right"),
+    video("the horses ran along the beach, video", "Action Run", "Dolly Left", "Dolly Right", "Flying", "FPV Drone"),
+    video("the figure skater spun on the frozen lake, video", "360 Orbit", "3D Rotation", "Lazy Susan"),
 ]

@@ -1,6 +1,13 @@
-"""Who an API call acts as: a bearer token, a browser session, or the configured demo user."""
+"""Who an API call acts as: a bearer token, a browser session, or the configured demo user.
 
+`api_auth` serves the synchronous endpoints; `api_auth_async` the async reads, which stay on the event
+loop when the token is one this process has seen lately (no database query: `services.api_token_authenticate`
+keeps it), and go to the request's thread otherwise.
+"""
+
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import SynchronousOnlyOperation
 from django.middleware.csrf import CsrfViewMiddleware
 from ninja.errors import AuthenticationError, HttpError
 from ninja.security import APIKeyCookie, HttpBearer
@@ -52,3 +59,46 @@ def anonymous_demo_user(request):
 
 
 api_auth = [BearerTokenAuth(), SessionAuth(), anonymous_demo_user]
+
+
+async def _token_user(raw: str):
+    from higgs_project.database import reads_on_loop
+
+    if reads_on_loop.get():
+        try:
+            return services.api_token_authenticate(raw=raw)
+        except SynchronousOnlyOperation:
+            # The token must be looked up (or its use recorded): the ORM refuses before sending anything,
+            # so nothing was done twice. That is the request's thread's work.
+            pass
+    return await sync_to_async(services.api_token_authenticate)(raw=raw)
+
+
+class AsyncBearerTokenAuth(BearerTokenAuth):
+    async def authenticate(self, request, token):
+        user = await _token_user(token)
+        if user is None:
+            raise AuthenticationError(message="The API token is invalid or revoked.")
+        request.user = user
+        return user
+
+
+class AsyncSessionAuth(SessionAuth):
+    async def authenticate(self, request, key):
+        if not key:
+            return None
+        user = await request.auser()
+        if not user.is_authenticated:
+            return None
+        if request.method not in SAFE_METHODS:
+            return await sync_to_async(super().authenticate)(request, key)
+        return user
+
+
+async def anonymous_demo_user_async(request):
+    if "HTTP_AUTHORIZATION" in request.META or not settings.API_ANONYMOUS_USER:
+        return None
+    return await sync_to_async(anonymous_demo_user)(request)
+
+
+api_auth_async = [AsyncBearerTokenAuth(), AsyncSessionAuth(), anonymous_demo_user_async]

@@ -117,7 +117,8 @@ class MessageForm(forms.Form):
 
 
 class GenerateForm(forms.Form):
-    """The model to generate an option with: one of the models of the option's kind (the option's by default)."""
+    """The model to generate an option with (one of the models of the option's kind, the option's by default),
+    the prompt as edited, and the settings the card offers for that model (chats.option_cards)."""
 
     model = forms.ChoiceField(label="Model", required=False)
     prompt = forms.CharField(label="Prompt", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 5}))
@@ -126,9 +127,16 @@ class GenerateForm(forms.Form):
         kwargs.setdefault("auto_id", f"%s-{option.pk}")  # several options share a page
         super().__init__(*args, **kwargs)
         self.option = option
-        self.fields["model"].choices = [(m.key, m.label) for m in model_list(kind=option.kind)]
+        self._models = None
+        # Read when a post is checked, not when a page builds a form per card (the card reads models once a page).
+        self.fields["model"].choices = lambda: [(m.key, m.label) for m in self.models()]
         self.fields["model"].initial = option.model_key
         self.fields["prompt"].initial = option.enhanced_prompt
+
+    def models(self) -> list:
+        if self._models is None:
+            self._models = model_list(kind=self.option.kind)
+        return self._models
 
     def model_key(self) -> str:
         return self.cleaned_data.get("model") or self.option.model_key
@@ -140,3 +148,10 @@ class GenerateForm(forms.Form):
     def prompt_text(self) -> str | None:
         """The prompt as edited, or None to use the option's own."""
         return self.cleaned_data.get("prompt") or None
+
+    def parameters(self) -> dict:
+        """The settings chosen on the card, typed for the chosen model; checked by the service that generates."""
+        from .option_cards import parameters_from_form
+
+        model = next((m for m in self.models() if m.key == self.model_key()), None)
+        return parameters_from_form(model, self.data) if model is not None else {}

@@ -63,6 +63,8 @@ class Message(models.Model):
         PENDING = "pending"
         COMPLETE = "complete"
         FAILED = "failed"
+        # The person stopped the reply while it was written: its text so far is kept, without options.
+        STOPPED = "stopped"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")

@@ -4,6 +4,9 @@ A reply runs as its own asyncio task, apart from the request that started it, so
 that disconnects or reloads mid-reply loses nothing: the task finishes and saves the reply,
 and the next load shows it. While it runs it touches the row every few seconds; a pending
 reply that nobody touches any more was interrupted (see Message.is_stale) and can be retried.
+
+The person may stop a reply (chats.services.reply_stop marks the row stopped, from any process):
+the writer sees it at its next save or check, keeps the text so far, and writes nothing more.
 """
 
 import asyncio
@@ -14,16 +17,18 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 
 from recommender.services import RecommenderError, reply_compose
-from recommender.types import OptionDraft, Preference, ReplySink, Turn
+from recommender.types import ChatImages, OptionDraft, Preference, ReplySink, Turn
 
 from . import selectors
 from .models import Attachment, Message, Option
-from .services import render_payload_build
+from .services import render_payload_build, reply_stop_settle
 
 logger = logging.getLogger(__name__)
 
 SAVE_EVERY_SECONDS = 0.3
 HEARTBEAT_SECONDS = 10
+# How often a writer waiting on the recommender (no text arriving) looks whether it was stopped.
+STOP_CHECK_SECONDS = 0.5
 GENERIC_FAILURE = "The assistant could not answer this time. Please try again."
 
 # Replies being written in this process; holding them keeps their tasks from being collected.
@@ -38,6 +43,7 @@ class ReplyRecorder(ReplySink):
         self.events = events
         self.text_so_far = ""
         self.options: list[Option] = []
+        self.stopped = False
         self._saved_at = 0.0
 
     def publish(self, name: str, payload) -> None:
@@ -47,14 +53,18 @@ class ReplyRecorder(ReplySink):
     async def text(self, delta: str) -> None:
         self.text_so_far += delta
         self.publish("delta", delta)
-        if time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS:
-            await self.save_text()
+        if time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS and not await self.save_text():
+            # Stopped (or no longer pending): the recommender is left at once, as a cancellation is.
+            self.stopped = True
+            raise asyncio.CancelledError
 
-    async def save_text(self) -> None:
+    async def save_text(self) -> bool:
+        """Save the text so far; False when the reply is no longer pending (the person stopped it)."""
         self._saved_at = time.monotonic()
-        await Message.objects.filter(pk=self.reply.pk, status=Message.Status.PENDING).aupdate(
+        saved = await Message.objects.filter(pk=self.reply.pk, status=Message.Status.PENDING).aupdate(
             content_text=self.text_so_far, updated_at=_now()
         )
+        return saved > 0
 
     async def option(self, draft: OptionDraft) -> None:
         option = await Option.objects.acreate(
@@ -67,6 +77,7 @@ class ReplyRecorder(ReplySink):
             enhanced_prompt=draft.enhanced_prompt,
             reason=draft.reason,
             parameters=draft.parameters,
+            source_image_url=draft.source_image_url,
         )
         self.options.append(option)
         self.publish("option", option)
@@ -78,54 +89,117 @@ def _now():
     return timezone.now()
 
 
-def _context(*, reply: Message, user_message: Message) -> tuple[list[Turn], bool]:
+# How many of a chat's newest pictures are looked at for "animate it" or "the second one as a video".
+CHAT_IMAGES_READ = 12
+
+
+def _chat_images(*, chat_id, before_position: int) -> ChatImages:
+    """The pictures made or attached in a chat before a message: the newest, and the newest reply's by option."""
+    rows = list(
+        Attachment.objects.filter(chat_id=chat_id, kind=Attachment.Kind.IMAGE, message__position__lt=before_position)
+        .exclude(file="")
+        .select_related("message", "option")
+        .order_by("-created_at")[:CHAT_IMAGES_READ]
+    )
+    if not rows:
+        return ChatImages()
+    by_option: dict[int, str] = {}
+    made = [row for row in rows if row.option_id is not None]
+    if made:
+        newest_reply = made[0].message_id
+        for row in made:
+            if row.message_id == newest_reply:
+                by_option.setdefault(row.option.position, row.file.url)
+    places = range(max(by_option) + 1) if by_option else range(0)
+    return ChatImages(newest=rows[0].file.url, by_option=tuple(by_option.get(place, "") for place in places))
+
+
+def _context(*, reply: Message, user_message: Message) -> tuple[list[Turn], bool, ChatImages]:
     history = selectors.message_history(chat_id=reply.chat_id, before_position=user_message.position)
     has_image = user_message.attachments.filter(kind=Attachment.Kind.IMAGE).exists()
-    return history, has_image
+    images = ChatImages() if has_image else _chat_images(chat_id=reply.chat_id, before_position=user_message.position)
+    return history, has_image, images
+
+
+def _end(*, reply: Message, **fields) -> bool:
+    """Move a pending reply to its end state; False when it is no longer pending (stopped meanwhile)."""
+    return Message.objects.filter(pk=reply.pk, status=Message.Status.PENDING).update(**fields, updated_at=_now()) > 0
 
 
 def _finish(*, reply: Message, content_text: str, options: list[Option], recommender: str) -> Message:
     with transaction.atomic():
-        reply.content_text = content_text
-        reply.render_payload = render_payload_build(options=options)
-        reply.recommender = recommender
-        reply.status = Message.Status.COMPLETE
-        reply.error = ""
-        reply.save(update_fields=["content_text", "render_payload", "recommender", "status", "error", "updated_at"])
+        payload = render_payload_build(options=options)
+        ended = _end(
+            reply=reply,
+            content_text=content_text,
+            render_payload=payload,
+            recommender=recommender,
+            status=Message.Status.COMPLETE,
+            error="",
+        )
+    if not ended:
+        return _stopped(reply=reply, content_text=content_text)
+    reply.refresh_from_db()
     return reply
 
 
 def _fail(*, reply: Message, reason: str, options: list[Option]) -> Message:
     with transaction.atomic():
-        # Options shown before the failure would be orphans of a failed reply: a retry writes anew.
-        Option.objects.filter(pk__in=[o.pk for o in options]).delete()
-        reply.status = Message.Status.FAILED
-        reply.error = reason
-        reply.content_text = reason
-        reply.render_payload = None
-        reply.save(update_fields=["status", "error", "content_text", "render_payload", "updated_at"])
+        ended = _end(reply=reply, status=Message.Status.FAILED, error=reason, content_text=reason, render_payload=None)
+        if ended:
+            # Options shown before the failure would be orphans of a failed reply: a retry writes anew.
+            Option.objects.filter(pk__in=[o.pk for o in options]).delete()
+    if not ended:
+        return _stopped(reply=reply, content_text=None)
+    reply.refresh_from_db()
     return reply
 
 
-async def _heartbeat(reply: Message) -> None:
+def _stopped(*, reply: Message, content_text: str | None) -> Message:
+    reply_stop_settle(reply=reply, content_text=content_text)
+    return Message.objects.filter(pk=reply.pk).first() or reply
+
+
+async def _watch(recorder: ReplyRecorder, writer: asyncio.Task) -> None:
+    """Touch the reply now and then (see Message.is_stale), and cancel its writer once it is stopped."""
+    touched = time.monotonic()
     while True:
-        await asyncio.sleep(HEARTBEAT_SECONDS)
-        await Message.objects.filter(pk=reply.pk, status=Message.Status.PENDING).aupdate(updated_at=_now())
+        await asyncio.sleep(STOP_CHECK_SECONDS)
+        pending = Message.objects.filter(pk=recorder.reply.pk, status=Message.Status.PENDING)
+        if time.monotonic() - max(touched, recorder._saved_at) >= HEARTBEAT_SECONDS:
+            touched = time.monotonic()
+            still = await pending.aupdate(updated_at=_now()) > 0
+        else:
+            still = await pending.aexists()
+        if not still:
+            recorder.stopped = True
+            writer.cancel()
+            return
 
 
 async def reply_run(*, reply: Message, user_message: Message, events: asyncio.Queue | None = None) -> Message:
-    """Compose the reply to `user_message` into `reply`; ends complete or failed, never pending."""
+    """Compose the reply to `user_message` into `reply`; ends complete, failed or stopped, never pending."""
     recorder = ReplyRecorder(reply, events)
-    heartbeat = asyncio.create_task(_heartbeat(reply))
+    heartbeat = asyncio.create_task(_watch(recorder, asyncio.current_task()))
     try:
-        history, has_image = await sync_to_async(_context)(reply=reply, user_message=user_message)
+        history, has_image, images = await sync_to_async(_context)(reply=reply, user_message=user_message)
         composed = await reply_compose(
             text=user_message.content_text or "",
             has_image=has_image,
+            chat_images=images,
+            chat_id=reply.chat_id,
             history=history,
             sink=recorder,
             preference=Preference(kind=user_message.preferred_kind, model_key=user_message.preferred_model),
         )
+    except asyncio.CancelledError:
+        if not recorder.stopped:
+            raise
+        asyncio.current_task().uncancel()
+        reply = await sync_to_async(_stopped)(reply=reply, content_text=recorder.text_so_far)
+        # Its end, as a finished reply's: listeners show the message, which says it was stopped.
+        recorder.publish("done", reply)
+        return reply
     except RecommenderError as exc:
         reply = await sync_to_async(_fail)(reply=reply, reason=str(exc), options=recorder.options)
         recorder.publish("error", reply)
@@ -151,6 +225,23 @@ def reply_launch(*, reply: Message, user_message: Message) -> tuple[asyncio.Task
     _running.add(task)
     task.add_done_callback(_running.discard)
     return task, events
+
+
+STOP_WAIT_SECONDS = 2.0
+
+
+async def reply_stopped_wait(*, reply: Message) -> Message:
+    """The stopped reply once its writer has saved its last words (it looks every STOP_CHECK_SECONDS), or as
+    it is after STOP_WAIT_SECONDS, for a writer that is gone."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STOP_WAIT_SECONDS
+    stopped_at = reply.updated_at
+    while loop.time() < deadline:
+        await asyncio.sleep(0.1)
+        reply = await Message.objects.aget(pk=reply.pk)
+        if reply.updated_at > stopped_at:
+            break
+    return reply
 
 
 async def replies_wait() -> None:

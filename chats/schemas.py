@@ -134,19 +134,22 @@ class MessageOut(Schema):
     attachments: list[AttachmentOut]
     created_at: datetime
     # Ours, beyond the contract: the state of an assistant reply and who wrote it.
-    status: Literal["pending", "complete", "failed"]
+    status: Literal["pending", "complete", "failed", "stopped"]
     error: str | None
     recommender: str | None
 
     @staticmethod
-    def from_message(request, message: Message) -> "MessageOut":
+    def from_message(request, message: Message, attachments: list[Attachment] | None = None) -> "MessageOut":
+        """`attachments`: the message's, when read apart (else `message.attachments`)."""
+        if attachments is None:
+            attachments = message.attachments.all()
         return MessageOut(
             id=message.id,
             chat_id=message.chat_id,
             author_type=message.author_type,
             content_text=message.content_text,
             render_payload=_absolute_chunks(request, message.render_payload),
-            attachments=[AttachmentOut.from_attachment(request, a) for a in message.attachments.all()],
+            attachments=[AttachmentOut.from_attachment(request, a) for a in attachments],
             created_at=message.created_at,
             status=message.display_status,
             error=message.display_error or None,

@@ -3,13 +3,23 @@
 import uuid
 
 from django.core.files.storage import default_storage
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 from django.http import Http404
 
+from higgs_project.database import Read
 from recommender.types import Turn
 
 from .models import ApiToken, Attachment, Chat, Message, Option
-from .pagination import CursorError, Page, decode_cursor, encode_cursor, paginate_by_time
+from .pagination import (
+    CursorError,
+    Page,
+    cursor_position,
+    decode_cursor,
+    encode_cursor,
+    page_after,
+    page_of_rows,
+    paginate_by_time,
+)
 
 
 def chat_get(*, user, chat_id: uuid.UUID) -> Chat:
@@ -20,8 +30,14 @@ def chat_get(*, user, chat_id: uuid.UUID) -> Chat:
         raise Http404("Chat not found.") from None
 
 
-def chat_list(*, user, limit: int, cursor: str | None = None) -> Page:
-    """The user's chats, most recently active first (last message, or creation before any)."""
+def chat_list(*, user, limit: int, cursor: str | None = None, columns: bool = False):
+    """The user's chats, most recently active first (last message, or creation before any): a Page of chats.
+
+    With `columns`, an awaitable of the Page of the API's columns instead (dicts with `user_id`), read on the
+    event loop under the ASGI server (see `higgs_project.database.Read`): one query, no thread.
+    """
+    if columns:
+        return _chat_list_columns(user=user, limit=limit, cursor=cursor)
     return paginate_by_time(
         Chat.objects.filter(owner=user),
         kind="chats",
@@ -30,6 +46,27 @@ def chat_list(*, user, limit: int, cursor: str | None = None) -> Page:
         cursor=cursor,
         newest_first=True,
     )
+
+
+def _chat_page(*, owner_id, limit: int, moment=None, row_id=None):
+    return page_after(
+        Chat.objects.filter(owner_id=owner_id).values(
+            "id", "title", "message_count", "last_message_at", "created_at", "last_activity_at", user_id=F("owner_id")
+        ),
+        field="last_activity_at",
+        limit=limit,
+        position=(moment, row_id) if moment is not None else None,
+        newest_first=True,
+    )
+
+
+_chat_page_read = Read(_chat_page)
+
+
+async def _chat_list_columns(*, user, limit: int, cursor: str | None = None) -> Page:
+    moment, row_id = cursor_position("chats", cursor) if cursor else (None, None)
+    rows = await _chat_page_read(limit, owner_id=user.pk, moment=moment, row_id=row_id)
+    return page_of_rows(rows, kind="chats", field="last_activity_at", limit=limit)
 
 
 def message_get(*, user, message_id: uuid.UUID) -> Message:
@@ -55,6 +92,58 @@ def message_list(*, chat: Chat, limit: int, after: str | None = None) -> Page:
     items, has_more = rows[:limit], len(rows) > limit
     next_cursor = encode_cursor("messages", [items[-1].position]) if has_more else None
     return Page(items=items, next_cursor=next_cursor, has_more=has_more)
+
+
+def _messages_after(after: str | None) -> int | None:
+    if not after:
+        return None
+    (position,) = decode_cursor("messages", after, 1)
+    if not isinstance(position, int) or position < 0:
+        raise CursorError("The cursor is malformed: pass back a next_cursor from an earlier page.")
+    return position
+
+
+def _message_page(*, owner_id, chat_id, limit: int, position=None):
+    qs = Message.objects.filter(chat_id=chat_id, chat__owner_id=owner_id).order_by("position")
+    if position is not None:
+        qs = qs.filter(position__gt=position)
+    return qs[: limit + 1]
+
+
+_message_page_read = Read(_message_page, models=True)
+_attachments_read = Read(
+    lambda *, limit, message_ids: Attachment.objects.filter(message_id__in=message_ids).order_by("created_at", "id"),
+    models=True,
+)
+_chat_exists_read = Read(
+    lambda *, limit, owner_id, chat_id: Chat.objects.filter(pk=chat_id, owner_id=owner_id).values("id")
+)
+
+
+async def message_list_on_loop(*, user, chat_id: uuid.UUID, limit: int, after: str | None = None):
+    """`message_list` of the user's chat (404 if not theirs), read on the event loop: the page, then its
+    attachments (the chat is checked apart only when the page is empty). Returns the page and the
+    attachments of each message, by message id."""
+    try:
+        position = _messages_after(after)
+    except CursorError:
+        await _chat_exists_or_404(user=user, chat_id=chat_id)
+        raise
+    rows = await _message_page_read(limit, owner_id=user.pk, chat_id=chat_id, position=position)
+    if not rows:
+        await _chat_exists_or_404(user=user, chat_id=chat_id)
+    items, has_more = rows[:limit], len(rows) > limit
+    next_cursor = encode_cursor("messages", [items[-1].position]) if has_more else None
+    attachments = {m.pk: [] for m in items}
+    if items:
+        for attachment in await _attachments_read(message_ids=list(attachments)):
+            attachments[attachment.message_id].append(attachment)
+    return Page(items=items, next_cursor=next_cursor, has_more=has_more), attachments
+
+
+async def _chat_exists_or_404(*, user, chat_id: uuid.UUID) -> None:
+    if not await _chat_exists_read(owner_id=user.pk, chat_id=chat_id):
+        raise Http404("Chat not found.")
 
 
 def message_history(*, chat_id, before_position: int, limit: int = 12) -> list[Turn]:

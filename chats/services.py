@@ -241,6 +241,96 @@ def reply_retry_begin(*, reply: Message) -> tuple[Message, Message]:
     return user_message, reply
 
 
+def reply_stop(*, reply: Message) -> tuple[Message, bool]:
+    """Stop a reply while it is written; return it and whether it was stopped now.
+
+    Only the row changes: its writer, in whichever process, sees it at its next check and keeps the text
+    written so far (chats.replies). A reply that has ended, or whose writer was interrupted, stays as it is.
+    """
+    stopped = False
+    if reply.author_type == Message.Author.ASSISTANT and reply.display_status == Message.Status.PENDING:
+        stopped = (
+            Message.objects.filter(pk=reply.pk, status=Message.Status.PENDING).update(
+                status=Message.Status.STOPPED, updated_at=timezone.now()
+            )
+            > 0
+        )
+    if stopped:
+        # Tidied here too, for a writer that will never look again (a restart in the meantime).
+        reply_stop_settle(reply=reply, content_text=None)
+    reply.refresh_from_db()
+    return reply, stopped
+
+
+@transaction.atomic
+def reply_stop_settle(*, reply: Message, content_text: str | None) -> None:
+    """A stopped reply keeps its text so far (`content_text`, or the saved text when None) and none of its
+    options but those already generated from (Generation.option cascades, and results are paid for)."""
+    Option.objects.filter(message_id=reply.pk, generations__isnull=True).delete()
+    kept = list(Option.objects.filter(message_id=reply.pk))
+    fields = {"render_payload": render_payload_build(options=kept) if kept else None, "updated_at": timezone.now()}
+    if content_text is not None:
+        fields["content_text"] = content_text or None
+    Message.objects.filter(pk=reply.pk, status=Message.Status.STOPPED).update(**fields)
+
+
+def message_edit_keeps_turn(*, message: Message) -> bool:
+    """Whether editing the message would post anew: the reply after it has options that were generated from."""
+    from generation.models import Generation
+
+    return Generation.objects.filter(
+        option__message__chat_id=message.chat_id, option__message__position=message.position + 1
+    ).exists()
+
+
+def message_edit_begin(*, message: Message, text: str | None) -> tuple[Message, Message, bool]:
+    """Replace the person's last message with `text` and have its reply written anew. Returns the message,
+    the pending reply, and whether the turn was replaced in place.
+
+    The reply is reset where it is (its options go, as a retry's do), unless they were generated from:
+    then the turn stays and the edited text is posted as a new message. Asking again is rate limited as
+    a retry is.
+    """
+    text = message_text_clean(text)
+    with transaction.atomic():
+        owner_id = Chat.objects.filter(pk=message.chat_id).values_list("owner_id", flat=True).get()
+        list(get_user_model().objects.select_for_update().filter(pk=owner_id).values_list("pk", flat=True))
+        chat = Chat.objects.select_for_update().get(pk=message.chat_id)
+        message = Message.objects.select_for_update().get(pk=message.pk)
+        reply = Message.objects.filter(chat=chat, position=message.position + 1).first()
+        if message.author_type != Message.Author.USER:
+            raise ServiceError("Only your own messages can be edited.")
+        if reply is None or reply.position != chat.message_count or reply.author_type != Message.Author.ASSISTANT:
+            raise ServiceError("Only your last message can be edited.")
+        if not text and not message.attachments.exists():
+            raise ServiceError("Write what you would like to make: an empty message cannot be sent.")
+        if reply.display_status == Message.Status.PENDING:
+            raise ServiceError("The reply is still being written: stop it, or wait for it to end, then edit.")
+        keep_turn = message_edit_keeps_turn(message=message)
+        if not keep_turn:
+            _retry_rate_check(owner_id=owner_id)
+            if message.position == 1 and text and chat.title == _title_from_text(message.content_text or ""):
+                # The title was made from the words being replaced: it follows them.
+                Chat.objects.filter(pk=chat.pk).update(title=_title_from_text(text))
+            message.content_text = text or None
+            message.save(update_fields=["content_text", "updated_at"])
+            # None has results (checked above); the filter keeps one that a click made meanwhile.
+            reply.options.filter(generations__isnull=True).delete()
+            reply.status = Message.Status.PENDING
+            reply.content_text = None
+            reply.render_payload = None
+            reply.error = ""
+            reply.recommender = recommender_name()
+            reply.save(update_fields=["status", "content_text", "render_payload", "error", "recommender", "updated_at"])
+            ReplyRetry.objects.create(owner_id=owner_id, reply=reply)
+    if keep_turn:
+        if not text:
+            raise ServiceError("Write what you would like to make: an empty message cannot be sent.")
+        user_message, reply = message_post_begin(chat=chat, text=text)
+        return user_message, reply, False
+    return message, reply, True
+
+
 def render_payload_build(*, options: list[Option]) -> list[dict]:
     """The chunks the external client draws after the prose: per option, its reason and a button."""
     from generation.model_catalogue import model_labels

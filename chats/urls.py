@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import conversation_views, gallery_views, option_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,13 +15,18 @@ urlpatterns = [
     path("chats/<uuid:chat_id>/messages/", views.message_create, name="message_create"),
     path("messages/<uuid:message_id>/stream/", views.reply_stream, name="reply_stream"),
     path("messages/<uuid:message_id>/retry/", views.reply_retry, name="reply_retry"),
+    path("messages/<uuid:message_id>/stop/", conversation_views.reply_stop, name="reply_stop"),
+    path("messages/<uuid:message_id>/edit/", conversation_views.message_edit, name="message_edit"),
+    path("chats/search/", conversation_views.chat_search, name="chat_search"),
     path("options/<uuid:option_id>/generate/", views.option_generate, name="option_generate"),
+    path("options/<uuid:option_id>/controls/", option_views.option_controls, name="option_controls"),
     path("generations/<uuid:generation_id>/", views.generation_detail, name="generation_detail"),
     path("generations/<uuid:generation_id>/cancel/", views.generation_cancel, name="generation_cancel"),
     path("generations/<uuid:generation_id>/retry/", views.generation_retry, name="generation_retry"),
     path("generations/<uuid:generation_id>/take/", views.generation_take, name="generation_take"),
     path("generations/<uuid:generation_id>/animate/", views.generation_animate, name="generation_animate"),
-    path("gallery/", views.gallery, name="gallery"),
+    path("generations/<uuid:generation_id>/download/", gallery_views.generation_download, name="generation_download"),
+    path("gallery/", gallery_views.gallery, name="gallery"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -31,7 +31,6 @@ from generation.models import Generation
 from . import replies, selectors, services
 from .forms import GenerateForm, LoginForm, MessageForm, RenameForm, SignupForm
 from .models import Message
-from .pagination import CursorError
 from .schemas import absolute_url
 
 logger = logging.getLogger(__name__)
@@ -325,6 +324,7 @@ def option_generate(request, option_id):
             kind=option.kind,
             model_key=form.model_key(),
             prompt=form.prompt_text(),
+            parameters=form.parameters(),
             absolute_url=lambda url: absolute_url(request, url),
         )
     except generation_services.GenerationError as exc:
@@ -420,17 +420,6 @@ async def generation_animate(request, generation_id):
         return reswap(retarget(response, "#messages"), "beforeend")
     url += f"#message-{reply.pk}"
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-
-
-@login_required
-@require_GET
-def gallery(request):
-    try:
-        page = generation_selectors.generation_list(user=request.user, limit=24, cursor=request.GET.get("cursor"))
-    except CursorError as exc:
-        return HttpResponseBadRequest(conditional_escape(str(exc)))
-    context = {"page": page, "chats": _sidebar(request.user)}
-    return _page(request, "chats/gallery.html", "gallery_page", context)
 
 
 # --- Accounts ---

@@ -13,9 +13,11 @@ from django.http import Http404
 from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
+from chats.auth import api_auth_async
 from chats.pagination import Page
 from chats.schemas import ErrorOut, absolute_url, contains_nul
 from chats.selectors import option_get
+from higgs_project.database import Read
 
 from . import credits, model_catalogue, selectors, services
 from .model_schema import parameters_schema
@@ -269,9 +271,20 @@ def generation_list(request, query: Query[ListQuery]):
     )
 
 
-@router.get("/generations/{generation_id}", response=GenerationOut)
-def generation_detail(request, generation_id: uuid.UUID):
-    return _out(request, selectors.generation_get(user=request.auth, generation_id=generation_id))
+_generation_read = Read(
+    lambda *, limit, owner_id, generation_id: Generation.objects.filter(pk=generation_id, owner_id=owner_id),
+    models=True,
+    related="result",
+)
+
+
+@router.get("/generations/{generation_id}", response=GenerationOut, auth=api_auth_async)
+async def generation_detail(request, generation_id: uuid.UUID):
+    """A card polls this while its job runs: one query, read on the event loop under the ASGI server."""
+    found = await _generation_read(owner_id=request.auth.pk, generation_id=generation_id)
+    if not found:
+        raise Http404("Generation not found.")
+    return GenerationOut.build(request, found[0]).model_dump()
 
 
 @router.post("/generations/{generation_id}/cancel", response={200: GenerationOut, frozenset({409, 502}): ErrorOut})

@@ -171,6 +171,11 @@ def image_required(schema: dict) -> bool:
 # --- Checking what a person asks for ---
 
 
+def _bound(value) -> str:
+    """A schema bound as a person writes it: 1000000, 0.5 (never 1e+06)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def _accepts(prop: dict) -> str:
     if "enum" in prop:
         return "one of " + ", ".join(str(v) for v in prop["enum"])
@@ -178,11 +183,11 @@ def _accepts(prop: dict) -> str:
     words = {"integer": "a whole number", "number": "a number", "boolean": "true or false", "string": "text"}
     text = words.get(kind, kind or "a value")
     if "minimum" in prop and "maximum" in prop:
-        text += f" from {prop['minimum']:g} to {prop['maximum']:g}"
+        text += f" from {_bound(prop['minimum'])} to {_bound(prop['maximum'])}"
     elif "minimum" in prop:
-        text += f" of at least {prop['minimum']:g}"
+        text += f" of at least {_bound(prop['minimum'])}"
     elif "maximum" in prop:
-        text += f" of at most {prop['maximum']:g}"
+        text += f" of at most {_bound(prop['maximum'])}"
     return text
 
 

@@ -101,12 +101,29 @@ class PreviewProvider:
 
         name = _catalogue_name(generation)
         if generation.kind == TEXT_TO_IMAGE:
-            return preview.render_image(prompt=generation.prompt, style_name=name)
+            width, height = _preview_frame(generation, long_side=1024, default=(1024, 768))
+            return preview.render_image(prompt=generation.prompt, style_name=name, width=width, height=height)
+        width, height = _preview_frame(generation, long_side=640, default=(640, 360))
+        frame = {"width": width, "height": height}
         try:
-            return preview.render_clip(prompt=generation.prompt, motion_name=name, source=_source_image(generation))
+            return preview.render_clip(
+                prompt=generation.prompt, motion_name=name, source=_source_image(generation), **frame
+            )
         except ValueError:
             # A source we cannot read as an image: animate a rendered scene instead.
-            return preview.render_clip(prompt=generation.prompt, motion_name=name)
+            return preview.render_clip(prompt=generation.prompt, motion_name=name, **frame)
+
+
+def _preview_frame(generation, *, long_side: int, default: tuple[int, int]) -> tuple[int, int]:
+    """The preview's size in the frame the job asked for ("9:16" is tall), its long side `long_side` pixels and
+    both sides even (a clip's colour is stored at half size); `default` when no frame was asked for."""
+    ratio = str((generation.parameters or {}).get("aspect_ratio") or "")
+    width, _, height = ratio.partition(":")
+    if not (width.isdigit() and height.isdigit() and int(width) and int(height)):
+        return default
+    w, h = int(width), int(height)
+    scale = long_side / max(w, h)
+    return 2 * round(w * scale / 2), 2 * round(h * scale / 2)
 
 
 def _catalogue_name(generation) -> str:

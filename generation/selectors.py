@@ -1,6 +1,6 @@
 """Reads of generation jobs, scoped to their owner, and of the style and motion catalogues."""
 
-from django.db.models import QuerySet
+from django.db.models import DateTimeField, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.http import Http404
 
 from chats.pagination import Page, paginate_by_time
@@ -38,6 +38,24 @@ def generation_list(*, user, chat_id=None, option_id=None, limit: int, cursor: s
     return paginate_by_time(qs, kind="generations", field="created_at", limit=limit, cursor=cursor, newest_first=True)
 
 
+# The gallery's filters: what each shows, by the result's kind ("" shows all).
+GALLERY_KINDS = {"": None, "image": "image", "video": "video"}
+
+
+def generation_gallery(*, user, kind: str = "", limit: int, cursor: str | None = None) -> Page:
+    """The user's finished results, newest first, for the gallery: one query a page, with the file and the chat.
+
+    Failed and running jobs are not gallery items; `kind` ("image", "video" or "" for both) picks the results.
+    """
+    if kind not in GALLERY_KINDS:
+        raise ValueError(f"Unknown kind {kind!r}: pass image, video or nothing.")
+    qs = Generation.objects.filter(owner=user, status=Generation.Status.COMPLETED, result__isnull=False)
+    if GALLERY_KINDS[kind]:
+        qs = qs.filter(result__kind=GALLERY_KINDS[kind])
+    qs = qs.select_related("result", "chat")
+    return paginate_by_time(qs, kind="gallery", field="created_at", limit=limit, cursor=cursor, newest_first=True)
+
+
 def style_list(*, enabled_only: bool = True) -> QuerySet[Style]:
     styles = Style.objects.all()
     if enabled_only:
@@ -50,3 +68,46 @@ def motion_list(*, enabled_only: bool = True) -> QuerySet[Motion]:
     if enabled_only:
         motions = motions.filter(enabled=True)
     return motions.order_by("sort_order", "name")
+
+
+# What each of a person's generations says of their taste (recommender.taste learns from these).
+CHOICE_FIELDS = (
+    "since",
+    "created_at",
+    "option_id",
+    "option__message_id",
+    "kind",
+    "model_key",
+    "style_id",
+    "motion_id",
+    "parameters",
+    "status",
+    "retry_of_id",
+    "downloaded_at",
+    "image_url",
+    "result__file",
+    "option__style__name",
+    "option__motion__name",
+    "asked_model",
+)
+
+
+def generation_choices(*, owner, since=None, limit: int) -> list[dict]:
+    """A person's newest generations (newest first, at most `limit`), as plain facts: the option each came from,
+    what became of it (cancelled, retried, downloaded, animated later), and the model the person had picked in
+    the composer for that message (`asked_model`). Those made before `since` are left out. `owner` (an id) and
+    `since` (a time, or None for all) may be query expressions, so that a caller reads it all in one query."""
+    from chats.models import Message
+
+    asked = Subquery(
+        Message.objects.filter(
+            chat_id=OuterRef("option__message__chat_id"), position=OuterRef("option__message__position") - 1
+        ).values("preferred_model")[:1]
+    )
+    return list(
+        Generation.objects.filter(owner_id=owner)
+        .annotate(since=since if since is not None else Value(None, output_field=DateTimeField()), asked_model=asked)
+        .filter(Q(since__isnull=True) | Q(created_at__gt=F("since")))
+        .order_by("-created_at")
+        .values(*CHOICE_FIELDS)[:limit]
+    )

@@ -81,8 +81,12 @@ def _time_limit(kind: str) -> timedelta:
 
 
 def _option_image_url(option: Option) -> str:
-    """The image the person attached to the message this option answers, if any."""
+    """The image this option starts from: the picture its request pointed at ("animate it"), or else the image
+    the person attached to the message this option answers; "" when none."""
     from chats.models import Message
+
+    if option.source_image_url:
+        return option.source_image_url
 
     user_message = (
         Message.objects.filter(
@@ -200,7 +204,7 @@ def generation_request(
         # The option's prompt, unless the person edited it before generating.
         prompt = prompt or option.enhanced_prompt
         style_id, motion_id = option.style_id, option.motion_id
-        if not image_url and (kind == IMAGE_TO_VIDEO or image_required(model.input_schema)):
+        if not image_url and (kind == IMAGE_TO_VIDEO or image_required(model.input_schema) or option.source_image_url):
             image_url = _option_image_url(option)
         base = option.parameters or {}
     prompt = " ".join((prompt or "").split())

@@ -2,11 +2,14 @@
 
 import logging
 
+import orjson
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError
 from ninja.parser import Parser
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 
 from chats.api import router as chats_router
 from chats.auth import api_auth
@@ -19,6 +22,7 @@ from generation.api import router as generation_router
 from generation.catalogue_api import router as catalogue_router
 from generation.credits_api import router as credits_router
 from generation.services import GenerationError
+from recommender.api import router as taste_router
 
 from .readiness import database_check, readiness_checks
 
@@ -72,6 +76,23 @@ class TextParser(Parser):
         return values
 
 
+class FastJSONRenderer(JSONRenderer):
+    """The answers ninja's encoder gives, written by orjson (a tenth of the time): dates and times as Django
+    writes them (`2026-01-02T03:04:05.678Z`), anything orjson does not know through ninja's encoder, and
+    whatever orjson refuses (an integer beyond 64 bits) by ninja's encoder itself."""
+
+    OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+
+    def __init__(self):
+        self._encoder = NinjaJSONEncoder()
+
+    def render(self, request, data, *, response_status):
+        try:
+            return orjson.dumps(data, default=self._encoder.default, option=self.OPTIONS)
+        except TypeError:  # orjson.JSONEncodeError is one
+            return super().render(request, data, response_status=response_status)
+
+
 class HiggsApi(NinjaAPI):
     def get_openapi_schema(self, **kwargs):
         """The schema, with the error answers every operation can give documented (so clients and fuzzers know)."""
@@ -96,6 +117,7 @@ api = HiggsApi(
     description='Chats, messages, options and the Higgsfield catalogue. Errors answer `{"detail": ...}`.',
     auth=api_auth,
     parser=TextParser(),
+    renderer=FastJSONRenderer(),
 )
 
 
@@ -183,3 +205,4 @@ api.add_router("", chats_router)
 api.add_router("", catalogue_router)
 api.add_router("", generation_router)
 api.add_router("", credits_router)
+api.add_router("", taste_router)

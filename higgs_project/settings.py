@@ -151,17 +151,22 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # Under ASGI each request runs in a thread of its own, so without a pool every request opens a new
     # PostgreSQL connection (about 10 ms). A pool per process hands them out again; checked on checkout,
-    # so connections a database restart broke are replaced instead of failing a request.
+    # so connections a database restart broke are replaced instead of failing a request (the check asks the
+    # server only when it has written to the connection: see higgs_project.database).
     if DATABASE_POOL_MAX_SIZE := env.int("DATABASE_POOL_MAX_SIZE", default=0):
-        from psycopg_pool import ConnectionPool
+        from higgs_project.database import pooled_connection_check
 
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": 1,
+            # Opened at start, so that the first burst of requests does not wait for connections made one by one.
+            "min_size": min(DATABASE_POOL_MAX_SIZE, env.int("DATABASE_POOL_MIN_SIZE", default=4)),
             "max_size": DATABASE_POOL_MAX_SIZE,
             "timeout": 10,
-            "check": ConnectionPool.check_connection,
+            "check": pooled_connection_check,
         }
+# The hot API reads (chat list, messages, a generation) under the ASGI server read PostgreSQL from the event
+# loop, on a pool of this many connections per process (0: in the request's thread, like the rest).
+DATABASE_ASYNC_POOL_MAX_SIZE = env.int("DATABASE_ASYNC_POOL_MAX_SIZE", default=8)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "chats.User"
@@ -220,7 +225,7 @@ UPLOAD_UNATTACHED_SECONDS = env.int("UPLOAD_UNATTACHED_SECONDS", default=24 * 36
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {
-        "BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "higgs_project.static_storage.MinifiedStaticFilesStorage"
         # HIGGS_COLLECTING_STATIC=1 while collectstatic runs, so that it writes the manifest.
         if STATIC_COLLECTED or os.environ.get("HIGGS_COLLECTING_STATIC")
         else "django.contrib.staticfiles.storage.StaticFilesStorage"

@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("", include("chats.urls")),
+    path("", include("recommender.urls")),
 ]
 
 

@@ -326,11 +326,17 @@ def _user_content(
     has_image: bool,
     preference: Preference = Preference(),  # noqa: B008
     asked: asking.Asked = asking.Asked(),  # noqa: B008
+    image_from_chat: bool = False,
 ) -> str:
     """The person's message, and notes in brackets on what our own reading of it found (the model sees both)."""
     words = text.strip()
     text = words or "(no text)"
-    if has_image:
+    if has_image and image_from_chat:
+        text += (
+            "\n\n[The words point at a picture made earlier in this chat: offer image_to_video options that "
+            "animate it.]"
+        )
+    elif has_image:
         text += "\n\n[The person attached an image to animate: offer image_to_video options.]"
     else:
         camera = asking.camera_words(words)
@@ -339,7 +345,7 @@ def _user_content(
             text += f"\n\n[The words ask for a video{because}: offer text_to_video options.]"
         if asking.result_reference(words):
             text += (
-                "\n\n[The person may mean an earlier picture: it cannot be animated from here yet, so offer "
+                "\n\n[The person may mean an earlier picture, but this chat has none to animate: offer "
                 "text_to_video options of the earlier subject and say so in one short sentence.]"
             )
     if asked:
@@ -382,6 +388,7 @@ async def compose(
     history: list[Turn],
     sink: ReplySink,
     preference: Preference = Preference(),  # noqa: B008
+    image_from_chat: bool = False,
 ) -> Reply:
     catalogue = await sync_to_async(catalogue_load)()
     system = [
@@ -390,7 +397,7 @@ async def compose(
     ]
     asked = asked_in(text=text, history=[turn.text for turn in history if turn.role == "user"])
     messages = history_messages(history, settings.RECOMMENDER_HISTORY_TOKENS)
-    messages.append({"role": "user", "content": _user_content(text, has_image, preference, asked)})
+    messages.append({"role": "user", "content": _user_content(text, has_image, preference, asked, image_from_chat)})
     accepted: list[OptionDraft] = []
     prose: list[str] = []
     client = _client()

@@ -63,6 +63,7 @@ class _Words:
     count_words: dict[str, int]
     count: re.Pattern
     references: tuple[re.Pattern, ...]
+    reworks: tuple[re.Pattern, ...]
     colours: frozenset[str]
     glue: frozenset[str]
 
@@ -88,6 +89,7 @@ def words() -> _Words:
         count_words=dict(data["count"]["numbers"]),
         count=_compile(data["count"]["pattern"]),
         references=tuple(_compile(p) for p in data["reference"]["patterns"]),
+        reworks=tuple(_compile(p) for p in data["rework"]["patterns"]),
         colours=frozenset(data["colours"]["words"].split()),
         glue=frozenset(data["reasons"]["glue"].split()),
     )
@@ -131,6 +133,21 @@ def result_reference(text: str) -> str:
     """The words that point at a result already in the chat ("animate it", "the last one as a video"), or ""."""
     match = _first(words().references, _plain(text))
     return match.group(0) if match else ""
+
+
+def result_rework(text: str) -> str:
+    """The words that ask to change a result already in the chat ("that image but at night"), or ""."""
+    match = _first(words().reworks, _plain(text))
+    return match.group(0) if match else ""
+
+
+ORDINALS = {"first": 0, "second": 1, "third": 2}
+
+
+def result_ordinal(words_: str) -> int | None:
+    """Which option's result the reference words name, counted from 0 ("the second one": 1); None for "it"."""
+    found = re.search(r"\b(first|second|third)\b", words_ or "", re.IGNORECASE)
+    return ORDINALS[found.group(1).lower()] if found else None
 
 
 def _aspect_ratio(text: str) -> Setting | None:

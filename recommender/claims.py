@@ -45,10 +45,11 @@ class Sources:
     entry: str = ""  # the style's or motion's name and description
     model: str = ""  # the model's label and summary
     parameters: dict | None = None  # the option's settings
+    taste: str = ""  # what the person often chooses (recommender.taste.claim_source)
 
     def stems(self) -> set[str]:
         settings = " ".join(f"{k} {v}" for k, v in (self.parameters or {}).items())
-        return {_stem(t) for t in _tokens(f"{self.request} {self.entry} {self.model} {settings}")}
+        return {_stem(t) for t in _tokens(f"{self.request} {self.entry} {self.model} {settings} {self.taste}")}
 
 
 def _backed(stem: str, known: set[str]) -> bool:

@@ -1,16 +1,25 @@
 """The offline recommender, used when no Claude key is set: it reads a request, matches it against the
 enabled catalogue and writes options from templates, without calling any outside service.
 
+What it knows about words, and the sentences its prompts are written from, are data in recommender/concepts.toml;
+this module holds the logic: words reduced to their dictionary form (lemminflect), the catalogue ranked by BM25
+(bm25s) with our own weights on top, and the prompt and reason built from the pick.
+
 Deterministic: the same words, history and catalogue always give the same reply (no randomness, and
 nothing depends on the order of a set).
 """
 
-import math
 import re
+import tomllib
 import unicodedata
 import uuid
-from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import lemminflect
 
 from generation.model_catalogue import model_list, model_resolve
 from generation.model_schema import IMAGE_TO_VIDEO, TEXT_TO_IMAGE, TEXT_TO_VIDEO, image_required, parameters_schema
@@ -51,41 +60,47 @@ FOLLOW_UP_WEIGHT = 1.5
 COVERED_DECAY = 0.7
 # Siblings in the catalogue ("Arc Left", "Arc Right") make poor alternatives to each other.
 FAMILY_PENALTY = 0.6
+# BM25's saturation (how little a term's second and third mention add) and length normalisation (how much a long
+# description's matches are discounted): mild, so that a long description still counts what it names.
+BM25_K1 = 1.2
+BM25_B = 0.3
+# Scores within 2 % of each other are a tie, which the entry earlier in catalogue order wins: length normalisation
+# alone should not overturn the catalogue's order.
+NEAR_TIE = 1.02
 
 
 # Words.
 
 _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# How a word of concepts.toml is written: lower-case letters and digits, a hyphen between the two words of a phrase
+# (matching reads words one at a time and in pairs, so a phrase has two words at most).
+_TABLE_WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?(?:-[a-z0-9]+(?:'[a-z]+)?)?")
 
 
-def _stem(word: str) -> str:
-    """A light stemmer: enough that rain/raining, sneaker/sneakers, spin/spinning and levitate/levitation meet."""
-    w = word
-    if len(w) > 4 and w.endswith("ies"):
-        w = w[:-3] + "y"
-    elif len(w) > 4 and w.endswith(("sses", "ches", "shes", "xes")):
-        w = w[:-2]
-    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    if len(w) > 7 and w.endswith("ation"):
-        w = w[:-5] + "at"
-    elif len(w) > 5 and w.endswith("ing"):
-        w = _undouble(w[:-3])
-    elif len(w) > 4 and w.endswith("ed") and not w.endswith("eed"):
-        w = _undouble(w[:-2])
-    if len(w) > 3 and w.endswith("e"):
-        w = w[:-1]
-    return w
+@lru_cache(maxsize=50_000)
+def _lemma(word: str) -> str:
+    """The word's dictionary form: "mice" → "mouse", "leaves" → "leaf", "flew" → "fly", "raining" → "rain".
 
-
-def _undouble(w: str) -> str:
-    if len(w) > 2 and w[-1] == w[-2] and w[-1] not in "lsz":
-        return w[:-1]
-    return w
+    A word in -ing or -ed reads as its verb; any other word that can be a noun reads as one, in its shortest form
+    ("a rose" does not rise, "fireworks" is "firework"); adjectives and adverbs keep theirs, so "darker" stays the
+    change it asks for. A word the dictionary lacks is read as a noun ("vlogs" → "vlog")."""
+    lemmas = lemminflect.getAllLemmas(word)
+    if not lemmas:
+        if len(word) <= 3 or not word.isalpha():
+            return word
+        lemmas = lemminflect.getAllLemmasOOV(word, upos="NOUN")
+    nouns = lemmas.get("NOUN", ())
+    verbs = lemmas.get("VERB", ()) + lemmas.get("AUX", ())
+    if word.endswith(("ing", "ed")) and any(verb != word for verb in verbs):
+        return min((verb for verb in verbs if verb != word), key=lambda verb: (len(verb), verb))
+    for forms in (nouns, verbs):
+        if forms:
+            return min(forms, key=lambda form: (len(form), form))
+    return word
 
 
 def _words(text: str) -> list[tuple[str, str]]:
-    """(stem, the word as written), in order."""
+    """(lemma, the word as written), in order."""
     text = text.casefold().replace("’", "'").replace("‘", "'")
     # "café" and "cafe" are one word.
     text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
@@ -93,380 +108,365 @@ def _words(text: str) -> list[tuple[str, str]]:
     for raw in _WORD_RE.findall(text):
         surface = raw.split("'")[0]
         if surface:
-            found.append((_stem(surface), surface))
+            found.append((_lemma(surface), surface))
     return found
 
 
-def _stems(text: str) -> list[str]:
+def _lemmas(text: str) -> list[str]:
     return [stem for stem, _ in _words(text)]
 
 
-def _stem_set(words: str) -> frozenset[str]:
-    return frozenset(_stems(words))
+def _lemma_set(words: str) -> frozenset[str]:
+    return frozenset(_lemmas(words))
 
 
-STOPWORDS = _stem_set(
-    """a an the and or but of in on at to for from with without by over under into onto off up down out about
-    above below across after before behind between through during near like as is are was were be been being am
-    do does did done has have had having will would could can should shall may might must its it's it this that
-    these those they them their there here what which who whom whose where when why how all any both each few
-    some such no nor not only own same so than too very just also again now then once i me my mine we our us
-    you your yours he him his she her hers don doesn isn let lets really something thing things kind sort bit
-    lot lots maybe perhaps pretty quite rather much many more less most least other another one ones around
-    round along toward towards upon within while enough"""
-)
-GREETINGS = _stem_set(
-    """hi hello hey hiya yo sup hola ok okay thanks thank cheers yes yeah yep no nope cool nice great good awesome
-    test testing hmm help"""
-)
-INSTRUCTIONS = _stem_set(
-    """make create generate give show draw design imagine produce get try turn want need would like love please
-    see look looking version idea"""
-)
-BACK_REFERENCES = _stem_set("it this same again instead them")
-VIDEO_WORDS = _stem_set(
-    """video clip animate animation animated motion moving move orbit spin spinning rotate rotating fly flying
-    flythrough flyover pan panning zoom zooming dolly timelapse hyperlapse footage reel gif trailer cinemagraph
-    turntable slowmo slomo"""
-)
-IMAGE_WORDS = _stem_set(
-    "image picture pic photo photograph still poster wallpaper illustration painting drawing render"
-)
-PHOTO_REFERENCES = _stem_set("photo picture pic image selfie snapshot")
-FOLLOW_UP_STARTERS = _stem_set("more less but and also plus")
-PREPOSITION_STARTERS = _stem_set("at in on during with without under inside outside near by as")
-NOW_STARTERS = _stem_set("now then")
+# The concept tables, as data.
 
-# Comparatives that change an earlier request ("make it darker"); a later change undoes its opposite.
-CHANGES: dict[str, tuple[str, ...]] = {
-    "dark": ("darker", "darken", "dimmer", "less bright", "more shadow"),
-    "bright": ("brighter", "lighter", "brighten", "less dark", "more light"),
-    "warm": ("warmer", "more warm"),
-    "cool": ("cooler", "colder", "more blue"),
-    "vivid": ("more colorful", "more colourful", "more vivid", "more vibrant", "more saturated", "punchier", "bolder"),
-    "soft": ("softer", "gentler", "subtler", "more subtle"),
-    "dramatic": ("more dramatic", "more intense", "more epic", "more contrast", "moodier"),
-    "closer": ("closer", "tighter"),
-    "wider": ("wider", "broader"),
-    "minimal": ("simpler", "cleaner", "more minimal", "less busy", "less cluttered"),
+CONCEPTS_FILE = Path(__file__).with_name("concepts.toml")
+WORD_LISTS = (
+    "stopwords greetings instructions back_references video image photo_references follow_up_starters "
+    "preposition_starters now_starters greeting_openers generic"
+).split()
+
+
+class ConceptsError(ValueError):
+    """concepts.toml has an entry the recommender cannot read; the message names the entry and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Concepts:
+    words: dict[str, str]  # each list of [words], its words separated by spaces
+    changes: dict[str, tuple[str, ...]]
+    opposite_changes: dict[str, str]
+    concepts: dict[str, tuple[str, str, str]]  # name: (how a reason names it, its words, its request-only words)
+    false_friends: frozenset[str]
+    camera_only: dict[str, tuple[str, ...]]
+    emphasis: dict[str, float]
+    implied: dict[str, dict[str, float]]
+    imposing: tuple[str, ...]
+    imposing_without_people: tuple[str, ...]
+    people_concepts: tuple[str, ...]
+    subject_concepts: frozenset[str]
+    opposite_moods: dict[str, str]
+    model_strengths: dict[str, tuple[str, ...]]
+    # The sentences of [prompt]: each table by name, lists as tuples.
+    prompt: dict
+
+
+def _table(data: dict, where: str, keys: set[str] | None = None, required: set[str] | None = None) -> dict:
+    """A table of the file, with only the known keys (None: any) and every required key (None: all known)."""
+    if not isinstance(data, dict):
+        raise ConceptsError(f"{where} must be a table")
+    keys = set(data) if keys is None else keys
+    unknown = sorted(set(data) - keys)
+    if unknown:
+        raise ConceptsError(f"{where} has an unknown key {unknown[0]!r} (known: {', '.join(sorted(keys))})")
+    missing = sorted((keys if required is None else required) - set(data))
+    if missing:
+        raise ConceptsError(f"{where} lacks {missing[0]!r}")
+    return data
+
+
+def _word_list(value, where: str, phrases: bool = False) -> list[str]:
+    """Words separated by spaces (or, with `phrases`, a list of phrases), each checked."""
+    if phrases:
+        if not isinstance(value, list) or not value:
+            raise ConceptsError(f"{where} must be a non-empty list of phrases")
+        items = value
+    else:
+        if not isinstance(value, str) or not value.split():
+            raise ConceptsError(f"{where} must be a non-empty string of words")
+        items = value.split()
+    for item in items:
+        parts = item.split(" ") if isinstance(item, str) else [None]
+        words = sum(len(part.split("-")) for part in parts if isinstance(part, str))
+        if words > 2 or not all(isinstance(part, str) and _TABLE_WORD_RE.fullmatch(part) for part in parts):
+            raise ConceptsError(
+                f"{where}: {item!r} is not a lower-case word or two-word phrase (letters and digits, a hyphen or a "
+                "space between the two words)"
+            )
+    return items
+
+
+def _number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 10:
+        raise ConceptsError(f"{where} must be a number above 0 and at most 10, not {value!r}")
+    return float(value)
+
+
+def _named_concepts(names: list[str], concepts: dict, where: str) -> tuple[str, ...]:
+    for name in names:
+        if name not in concepts:
+            raise ConceptsError(f"{where} names {name!r}, which is not a [concepts.…] table")
+    return tuple(names)
+
+
+def concepts_read(text: str, source: str = "concepts.toml") -> Concepts:
+    """The concept tables of a concepts.toml text, checked: a bad entry raises ConceptsError naming it."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConceptsError(f"{source} is not valid TOML: {error}") from error
+    sections = {
+        *("words", "changes", "opposite_changes", "concepts", "reading", "implied", "matching", "model_strengths"),
+        "prompt",
+    }
+    _table(data, source, sections)
+
+    words = _table(data["words"], "[words]", set(WORD_LISTS))
+    for name in WORD_LISTS:
+        _word_list(words[name], f"[words] {name}")
+
+    changes = _table(data["changes"], "[changes]", required=set())
+    for change, phrases in changes.items():
+        _word_list(phrases, f"[changes] {change}", phrases=True)
+    opposites = _table(data["opposite_changes"], "[opposite_changes]", required=set())
+    for change, opposite in opposites.items():
+        for name in (change, opposite):
+            if name not in changes:
+                raise ConceptsError(f"[opposite_changes] {change} names {name!r}, which is not a [changes] entry")
+
+    concepts: dict[str, tuple[str, str, str]] = {}
+    for name, entry in _table(data["concepts"], "[concepts]", required=set()).items():
+        where = f"[concepts.{name}]"
+        if not re.fullmatch(r"[a-z0-9]+", name):
+            raise ConceptsError(f"{where}: a concept's name must be lower-case letters and digits")
+        _table(entry, where, {"reason", "words", "request_only"}, {"reason", "words"})
+        if not isinstance(entry["reason"], str) or not entry["reason"].strip():
+            raise ConceptsError(f"{where} reason must be a non-empty string")
+        _word_list(entry["words"], f"{where} words")
+        if "request_only" in entry:
+            _word_list(entry["request_only"], f"{where} request_only")
+        concepts[name] = (entry["reason"], entry["words"], entry.get("request_only", ""))
+
+    reading = _table(data["reading"], "[reading]", {"false_friends", "camera_only", "emphasis"})
+    false_friends = _word_list(reading["false_friends"], "[reading] false_friends", phrases=True)
+    camera_only = _table(reading["camera_only"], "[reading] camera_only", required=set())
+    for word, following in camera_only.items():
+        _word_list(word, "[reading] camera_only")
+        _word_list(following, f"[reading] camera_only {word}", phrases=True)
+    emphasis = _table(reading["emphasis"], "[reading] emphasis", required=set())
+    _named_concepts(list(emphasis), concepts, "[reading] emphasis")
+    for name, value in emphasis.items():
+        _number(value, f"[reading] emphasis {name}")
+
+    implied = _table(data["implied"], "[implied]", required=set())
+    _named_concepts(list(implied), concepts, "[implied]")
+    for name, others in implied.items():
+        _named_concepts(list(_table(others, f"[implied] {name}", required=set())), concepts, f"[implied] {name}")
+        for other, share in others.items():
+            _number(share, f"[implied] {name} {other}")
+
+    matching = _table(
+        data["matching"],
+        "[matching]",
+        {"imposing", "imposing_without_people", "people_concepts", "subject_concepts", "opposite_moods"},
+    )
+    lists = {
+        key: _named_concepts(_word_list(matching[key], f"[matching] {key}"), concepts, f"[matching] {key}")
+        for key in ("imposing", "imposing_without_people", "people_concepts", "subject_concepts")
+    }
+    moods = _table(matching["opposite_moods"], "[matching] opposite_moods", required=set())
+    _named_concepts([*moods, *moods.values()], concepts, "[matching] opposite_moods")
+
+    strengths = {}
+    for key, names in _table(data["model_strengths"], "[model_strengths]", required=set()).items():
+        where = f"[model_strengths] {key}"
+        strengths[key] = _named_concepts(_word_list(names, where), concepts, where)
+
+    return Concepts(
+        words={name: " ".join(words[name].split()) for name in WORD_LISTS},
+        changes={change: tuple(phrases) for change, phrases in changes.items()},
+        opposite_changes=dict(opposites),
+        concepts=concepts,
+        false_friends=frozenset(false_friends),
+        camera_only={word: tuple(following) for word, following in camera_only.items()},
+        emphasis={name: float(value) for name, value in emphasis.items()},
+        implied={name: {other: float(share) for other, share in others.items()} for name, others in implied.items()},
+        imposing=lists["imposing"],
+        imposing_without_people=lists["imposing_without_people"],
+        people_concepts=lists["people_concepts"],
+        subject_concepts=frozenset(lists["subject_concepts"]),
+        opposite_moods=dict(moods),
+        model_strengths=strengths,
+        prompt=_prompt_tables(data, concepts, changes),
+    )
+
+
+# The sentences each [prompt.…] table must have: for each scene, light and mood of [prompt], and these.
+_PROMPT_NEEDS = {
+    "settings": ("scenes", "generic", "graphic"),
+    "compositions": ("scenes", "generic", "graphic", "closeup", "aerial"),
+    "textures": ("scenes", "generic"),
+    "medium_textures": ("graphic", "painting", "illustration", "anime", "render3d"),
+    "openings": ("graphic", "photo", "painting", "illustration", "anime", "render3d"),
+    "scene_actions": ("scenes", "generic"),
+    "light_sentences": ("lights", "night_city", "default"),
+    "palettes": (
+        "vivid",
+        "retro",
+        "night",
+        "golden",
+        "studio",
+        "fog",
+        "flash",
+        "dark",
+        "bright",
+        "cool",
+        "warm",
+        "default",
+    ),
+    "weather": ("rain", "snow", "fog"),
+    "weather_actions": ("rain", "snow", "fog", "fire", "golden"),
+    "mood_sentences": ("moods", "golden", "night", "studio", "default"),
+    "change_sentences": ("changes",),
+    "cinematic_sentences": ("image", "video"),
+    "closings": (TEXT_TO_IMAGE, TEXT_TO_VIDEO, IMAGE_TO_VIDEO),
 }
-OPPOSITE_CHANGES = {
-    "dark": "bright",
-    "bright": "dark",
-    "warm": "cool",
-    "cool": "warm",
-    "closer": "wider",
-    "wider": "closer",
-}
+# The placeholders a sentence may hold.
+_PLACEHOLDERS = {"openings": {"subject"}, "pacing": {"length"}, "framing": {"ratio"}}
 
-# The concept table: each concept, how a reason names it, and the words that point to it (single words and
-# two-word phrases). Words before a "|" count in requests and catalogue entries alike; words after it only in
-# requests, so that "perfume" asks for a product look while a style that mentions sneakers is not a product style.
-CONCEPTS: dict[str, tuple[str, str]] = {
-    # weather and light
-    "rain": (
-        "rain",
-        "rain rainy raining rainfall wet drizzle puddle downpour monsoon umbrella raindrop water-drops | storm stormy",
-    ),
-    "night": (
-        "night-time setting",
-        "night nighttime midnight neon moonlit moonlight moon nocturnal nightlife noir after-dark",
-    ),
-    "dark": ("darker mood", "dark darker darken darkest dim dimmer shadow shadowy noir low-key gloomy blackout"),
-    "golden": (
-        "golden-hour light",
-        "sunset sunrise dusk dawn golden twilight sundown golden-hour magic-hour sunkissed sun-kissed afterglow",
-    ),
-    "warm": (
-        "warm light",
-        "warm warmer amber orange peach lemon honey heat summer sunny sun sunlight sunset sunrise dusk golden "
-        "glow glowy glowing cozy cosy candle candlelit flare",
-    ),
-    # "cool" alone means good more often than cold, so only "cool tones" and the like count.
-    "cool": ("cool tones", "cool-tones cool-toned cooler cold colder icy teal steel silver frost"),
-    "fog": ("haze", "fog foggy mist misty haze hazy smoke smoky overcast cloudy"),
-    "snow": ("snow", "snow snowy winter ice icy frost frosty blizzard glacier ski skier snowboard"),
-    "bright": (
-        "bright, airy light",
-        "bright brighter airy daylight sunny overexposed high-key pastel luminous | firework sparkler",
-    ),
-    "flash": ("flash look", "flash paparazzi spotlight red-carpet"),
-    "studio": ("studio setting", "studio backdrop softbox packshot | seamless"),
-    # places and subjects
-    "landscape": (
-        "landscape",
-        "landscape mountain mount mt peak summit ridge ridgeline hill valley vista scenery scenic horizon cliff "
-        "canyon alps fuji panorama panoramic wilderness slope volcano desert dune",
-    ),
-    "epic": (
-        "sense of scale",
-        "epic grand majestic vast legendary heroic monumental towering sweeping mountain vista landscape",
-    ),
-    "urban": (
-        "city setting",
-        "street city urban downtown alley sidewalk pavement road crosswalk subway metro traffic skyline rooftop "
-        "cityscape town tokyo new-york nyc cobblestone",
-    ),
-    "footwear": ("footwear", "footwear shoe sneaker trainer boot heels"),
-    "product": (
-        "product focus",
-        "product packshot packaging showcase showcasing commercial advert | sneaker trainer shoe bottle perfume "
-        "wristwatch handbag bag jewelry jewellery phone gadget headphone cosmetic lipstick footwear",
-    ),
-    "portrait": (
-        "portrait",
-        "portrait headshot face body person mouth eye head skin hair shoulder lips teeth brows makeup | selfie "
-        "woman man girl boy guy lady people couple child kid character fisherman",
-    ),
-    "beach": (
-        "seaside setting",
-        "beach sea ocean coast coastal shore wave surf island tropical seaside turquoise lagoon | harbour harbor "
-        "fisherman sailor boat pier",
-    ),
-    "water": ("water", "water underwater lake river pool splash flood swim fish jellyfish aquatic"),
-    "nature": (
-        "natural setting",
-        "forest woods woodland tree jungle garden flower floral bloom blossom botanical plant leaf foliage meadow "
-        "nature greenery moss petal",
-    ),
-    "interior": (
-        "interior",
-        "interior indoor indoors room home bedroom kitchen cafe library office apartment hallway elevator lobby",
-    ),
-    "desert": ("desert setting", "desert dune sand arid sahara dust sandstorm"),
-    "fire": ("fire", "fire flame burning burn blaze inferno lava ember fiery explosion explode"),
-    "fantasy": (
-        "fantasy",
-        "fantasy medieval knight castle dragon sword magic magical wizard myth mythical legend fairy elf angel",
-    ),
-    "futuristic": (
-        "futuristic feel",
-        "futuristic future sci-fi scifi cyberpunk robot outer-space astronaut galaxy alien chrome metallic 2049 "
-        "hologram spaceship",
-    ),
-    "sport": (
-        "sport",
-        "sport athlete basketball football soccer boxer skate skateboard ski snowboard gym fitness workout | "
-        "snowboarder skier surfer skater climber runner cyclist",
-    ),
-    "vehicle": ("vehicle", "car vehicle driving drive racing motorcycle motorbike bike highway truck"),
-    # A catalogue entry that is "not staged" has nothing to do with a concert stage.
-    "music": (
-        "music-video energy",
-        "music music-video dance dancing dancer concert rapper rap hip-hop jazz singer club party dj | stage",
-    ),
-    "food": (
-        "food",
-        "food eating dish meal restaurant dessert coffee drink cocktail bar chef | breakfast brunch lunch dinner "
-        "snack ramen noodle soup pizza burger sushi pasta salad steak taco dumpling curry cake pastry bakery bread "
-        "croissant fruit chocolate wine latte espresso",
-    ),
-    # "Animalistic" describes a person with an animal's traits, not an animal in the frame.
-    "animal": ("animal", "animal cat dog bird horse wolf lion tiger creature pet wildlife fox"),
-    "travel": ("travel feel", "travel airport vacation holiday trip journey terminal plane"),
-    "fashion": (
-        "fashion angle",
-        "fashion outfit runway catwalk couture editorial vogue streetwear lookbook designer wardrobe dress suit",
-    ),
-    "luxury": (
-        "premium feel",
-        "luxury luxurious elegant elegance premium high-end opulent lavish glamorous glamour glam expensive upscale "
-        "perfume jewelry jewellery marble polished refined sophisticated",
-    ),
-    # moods
-    "cinematic": ("cinematic feel", "cinematic cinema movie filmic widescreen anamorphic blockbuster"),
-    "calm": (
-        "calm mood",
-        "calm serene peaceful quiet tranquil relaxed gentle gently gracefully gradual gradually slow slowly stillness "
-        "meditative chill",
-    ),
-    "dreamy": (
-        "dreamy mood",
-        "dream dreamy dreamlike ethereal surreal whimsical enchanted mystical otherworldly soft-focus",
-    ),
-    "moody": (
-        "moody tone",
-        "moody moodier melancholy melancholic sad lonely somber sombre brooding introspective dark darker",
-    ),
-    "energetic": (
-        "energy",
-        "energetic energy dynamic action fast quickly rapid rapidly speed intense chase hype punchy thrilling "
-        "adrenaline explosive",
-    ),
-    "romantic": ("romance", "romantic romance kiss wedding intimate tender"),
-    "playful": ("playful tone", "playful fun cute quirky funny"),
-    "horror": ("eerie tone", "horror scary creepy eerie haunting spooky sinister nightmare gothic"),
-    "retro": (
-        "retro feel",
-        "retro vintage nostalgic nostalgia 70s 80s 90s 90 2000s y2k analog analogue grain grainy polaroid vhs 8mm "
-        "throwback camcorder",
-    ),
-    "glitch": ("glitch look", "glitch glitchy pixel pixelated datamosh distortion"),
-    "surveillance": (
-        "surveillance-camera look",
-        "cctv surveillance security-camera security-cam security-footage webcam doorbell-cam bodycam dashcam",
-    ),
-    "minimal": ("clean, minimal look", "minimal minimalist minimalism clean simple sleek geometric uncluttered"),
-    "vivid": ("vivid colour", "vivid vibrant colorful colourful saturated bold rainbow"),
-    "drama": ("drama", "dramatic drama contrast high-contrast"),
-    "realistic": (
-        "realism",
-        "realistic photorealistic realism lifelike natural candid authentic documentary unfiltered",
-    ),
-    # medium
-    "painting": (
-        "painterly look",
-        "painting painted oil watercolor watercolour acrylic gouache painterly brushstroke | canvas",
-    ),
-    "illustration": ("illustrated look", "illustration illustrated drawing drawn sketch cartoon comic vector"),
-    "anime": ("anime look", "anime manga | ghibli"),
-    "render3d": ("3D look", "3d render rendered cgi octane blender | pixar"),
-    "art": ("artistic angle", "art artwork artistic gallery museum collage mixed-media"),
-    "text": ("text and layout", "text typography poster logo lettering sign title headline label caption quote"),
-    "graphic": (
-        "graphic design",
-        "logo poster flyer banner typography lettering infographic album-cover book-cover thumbnail",
-    ),
-    "vertical": ("vertical format", "vertical instagram-story reel tiktok phone-wallpaper"),
-    "square": ("square format", "square instagram avatar profile icon"),
-    # framing and camera
-    "closeup": ("close-up framing", "close-up closeup macro"),
-    "aerial": ("aerial view", "aerial drone bird's-eye overhead top-down flyover fpv"),
-    "wide": ("wide view", "wide wide-angle fisheye fish-eye establishing"),
-    "rotation": (
-        "rotating move",
-        "spin spinning rotate rotation rotating turntable around orbit orbiting circle circling 360 revolve twirl",
-    ),
-    # A crane or a jib goes down as well as up: only the direction says which.
-    "rise": ("rising move", "rise rising ascend lift lifts upward tilt-up crane-up jib-up"),
-    "descend": ("lowering move", "descend descending lower lowers lowering downward tilt-down crane-down jib-down"),
-    # A pan or a track moves the camera sideways.
-    "lateral": ("sideways move", "pan panning sideways lateral slide sliding tracking track alongside"),
-    "push": ("push-in", "push closer approach toward towards zoom-in zoom-into dolly-in push-in"),
-    "pull": ("pull-back reveal", "pull away reveal retreat zoom-out dolly-out pull-back"),
-    "flying": ("flying move", "fly flying soar soaring glide gliding drone flythrough"),
-    "handheld": ("handheld feel", "handheld shaky vlog"),
-    "slowmo": ("slow motion", "slow-motion slow-mo slo-mo slowmo slomo bullet-time"),
-    "timelapse": ("time-lapse", "timelapse time-lapse hyperlapse"),
-    "transform": (
-        "transformation",
-        "transform transformation morph morphing metamorphosis disintegrate",
-    ),
-    "quick": ("quick turnaround", "quick draft preview cheap rough"),
-    # The catalogue's all-rounders: the broad picks when nothing matches more closely.
-    "allpurpose": ("versatile look", "general versatile all-purpose go-to everyday"),
-    # How a motion describes itself when it is a real camera move rather than an effect.
-    "camera": ("camera move", "camera dolly crane jib pan tilt zoom orbit arc tracking track follows drone fpv"),
-}
+
+def _sentence_text(value, where: str, placeholders: set[str] | frozenset[str] = frozenset()) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConceptsError(f"{where} must be a non-empty string")
+    found = set(re.findall(r"{(\w*)}", value))
+    if found != set(placeholders):
+        wanted = ", ".join(f"{{{name}}}" for name in sorted(placeholders)) or "no placeholder"
+        raise ConceptsError(f"{where} must hold {wanted}, not {', '.join(sorted(found)) or 'none'}")
+    return value
+
+
+def _prompt_tables(data: dict, concepts: dict, changes: dict) -> dict:
+    singles = {"graphic_light", "text_closing", "pacing", "framing"}
+    prompt = _table(
+        data["prompt"], "[prompt]", {"scenes", "scene_aliases", "lights", "moods", "extras", *singles, *_PROMPT_NEEDS}
+    )
+    tables: dict = {}
+    for key in ("scenes", "lights", "moods"):
+        tables[key] = _named_concepts(_word_list(prompt[key], f"[prompt] {key}"), concepts, f"[prompt] {key}")
+    aliases = _table(prompt["scene_aliases"], "[prompt] scene_aliases", required=set())
+    _named_concepts(list(aliases), concepts, "[prompt] scene_aliases")
+    for alias, scene in aliases.items():
+        if scene not in tables["scenes"]:
+            raise ConceptsError(f"[prompt] scene_aliases {alias} names {scene!r}, which is not one of the scenes")
+    tables["scene_aliases"] = dict(aliases)
+    for key in singles:
+        tables[key] = _sentence_text(prompt[key], f"[prompt] {key}", _PLACEHOLDERS.get(key, frozenset()))
+    if not isinstance(prompt["extras"], list) or not prompt["extras"]:
+        raise ConceptsError("[prompt] extras must be a non-empty list of sentences")
+    tables["extras"] = tuple(_sentence_text(extra, "[prompt] extras") for extra in prompt["extras"])
+    lists = {**tables, "changes": tuple(changes)}
+    for name, needs in _PROMPT_NEEDS.items():
+        required = {key for need in needs for key in lists.get(need, (need,))}
+        table = _table(prompt[name], f"[prompt.{name}]", required=required)
+        placeholders = _PLACEHOLDERS.get(name, frozenset())
+        sentences = {}
+        for key, value in table.items():
+            where = f"[prompt.{name}] {key}"
+            if name == "compositions":
+                if not isinstance(value, list) or not value:
+                    raise ConceptsError(f"{where} must be a non-empty list of sentences")
+                sentences[key] = tuple(_sentence_text(item, where) for item in value)
+            else:
+                sentences[key] = _sentence_text(value, where, placeholders)
+        tables[name] = sentences
+    return tables
+
+
+TABLES = concepts_read(CONCEPTS_FILE.read_text(encoding="utf-8"), source=str(CONCEPTS_FILE.name))
+
+STOPWORDS = _lemma_set(TABLES.words["stopwords"])
+GREETINGS = _lemma_set(TABLES.words["greetings"])
+INSTRUCTIONS = _lemma_set(TABLES.words["instructions"])
+BACK_REFERENCES = _lemma_set(TABLES.words["back_references"])
+VIDEO_WORDS = _lemma_set(TABLES.words["video"])
+IMAGE_WORDS = _lemma_set(TABLES.words["image"])
+PHOTO_REFERENCES = _lemma_set(TABLES.words["photo_references"])
+FOLLOW_UP_STARTERS = _lemma_set(TABLES.words["follow_up_starters"])
+PREPOSITION_STARTERS = _lemma_set(TABLES.words["preposition_starters"])
+NOW_STARTERS = _lemma_set(TABLES.words["now_starters"])
+GREETING_OPENERS = _lemma_set(TABLES.words["greeting_openers"])
+CHANGES = TABLES.changes
+OPPOSITE_CHANGES = TABLES.opposite_changes
+CONCEPTS = TABLES.concepts
 
 
 def _build_triggers(for_request: bool) -> dict[str, tuple[str, ...]]:
     triggers: dict[str, list[str]] = {}
-    for concept, (_, words) in CONCEPTS.items():
-        shared, _, request_only = words.partition("|")
-        for phrase in (shared + request_only if for_request else shared).split():
-            key = " ".join(_stems(phrase.replace("-", " ")))
+    for concept, (_, shared, request_only) in CONCEPTS.items():
+        for phrase in (f"{shared} {request_only}" if for_request else shared).split():
+            key = " ".join(_lemmas(phrase.replace("-", " ")))
             if key and concept not in triggers.setdefault(key, []):
                 triggers[key].append(concept)
     return {key: tuple(concepts) for key, concepts in triggers.items()}
 
 
 def _build_changes() -> dict[str, str]:
-    return {" ".join(_stems(phrase)): change for change, phrases in CHANGES.items() for phrase in phrases}
+    return {" ".join(_lemmas(phrase)): change for change, phrases in CHANGES.items() for phrase in phrases}
 
 
-# Pairs in which a trigger word means something else: a golden retriever is not golden hour.
-FALSE_FRIENDS = frozenset(
-    {
-        "golden retriever",
-        "golden gate",
-        "golden globe",
-        "first person",
-        "sports car",
-        "phone wallpaper",
-        "slow motion",
-        "slow mo",
-        "slo mo",
-        "fish eye",
-    }
-)
-# Words that name a camera move only before these words: "crash zoom", but "waves crashing".
-CAMERA_ONLY = {"crash": ("zoom",)}
-# The medium decides a look more than anything else in a request.
-EMPHASIS = {"painting": 1.5, "illustration": 1.5, "anime": 1.5, "render3d": 1.5}
-# Concepts that bring others along at a lower weight: a product shot wants a clean, premium look.
-IMPLIED = {
-    "product": {"studio": 0.8, "minimal": 0.8, "luxury": 0.5},
-    # A drawn or painted medium the catalogue lacks is better served by its nearest kin than by a photo look.
-    "anime": {"illustration": 0.8},
-    "render3d": {"illustration": 0.5},
-    "illustration": {"painting": 0.6, "art": 0.6},
-    "painting": {"art": 0.6},
-    "portrait": {"realistic": 0.4},
-    "graphic": {"text": 1.0},
+FALSE_FRIENDS = TABLES.false_friends
+CAMERA_ONLY = {
+    _lemma(word): tuple(_lemma(next_word) for next_word in following) for word, following in TABLES.camera_only.items()
 }
-# Entries that put something specific in the frame (a skier, a car chase, a beach, flames) suit only the requests
-# that ask for it; elsewhere they count for less.
-IMPOSING = ("sport", "vehicle", "fire", "animal", "water", "desert", "music", "transform", "horror", "beach")
-# A text-to-video clip or a product shot has no person unless the words bring one; a photo to animate usually has.
-IMPOSING_WITHOUT_PEOPLE = ("portrait",)
-# Concepts that bring people into the frame without naming them: a dunk has a player, a runway a model.
-PEOPLE_CONCEPTS = ("portrait", "sport", "music", "fashion", "romantic")
+EMPHASIS = TABLES.emphasis
+IMPLIED = TABLES.implied
+IMPOSING = TABLES.imposing
+IMPOSING_WITHOUT_PEOPLE = TABLES.imposing_without_people
+PEOPLE_CONCEPTS = TABLES.people_concepts
 IMPOSING_PENALTY = 0.25
 # How much a photo leans toward realistic looks when its words name no look: enough to break ties, no more.
 PHOTO_REALISM_PRIOR = 0.3
 # A request word this long that the catalogue does not use may be a misspelt name ("tumbler" for "Tumblr").
 RESPELL_MIN_LENGTH = 6
-# What is in the frame says less about a motion (the camera's move matters) or a poster (its design does) than
-# about a photographic style, so those matches count for less.
-SUBJECT_CONCEPTS = frozenset(
-    """product portrait landscape urban beach water nature interior desert food animal vehicle sport fashion travel
-    fantasy futuristic""".split()
-)
+SUBJECT_CONCEPTS = TABLES.subject_concepts
 SUBJECT_MATCH_WEIGHT = 0.6
-# A calm request is poorly served by a frantic move, and the other way round.
-OPPOSITE_MOODS = {"calm": "energetic", "energetic": "calm"}
+OPPOSITE_MOODS = TABLES.opposite_moods
 
 TRIGGERS = _build_triggers(for_request=False)
 REQUEST_TRIGGERS = _build_triggers(for_request=True)
 CHANGE_TRIGGERS = _build_changes()
-CHANGE_WORDS = frozenset(key for key in CHANGE_TRIGGERS if " " not in key) | _stem_set("more less")
+CHANGE_WORDS = frozenset(key for key in CHANGE_TRIGGERS if " " not in key) | _lemma_set("more less")
 # Words that say how to make something, not what: a message made only of these has no subject of its own.
 NOT_SUBJECT = (
     STOPWORDS | GREETINGS | INSTRUCTIONS | BACK_REFERENCES | VIDEO_WORDS | IMAGE_WORDS | CHANGE_WORDS | NOW_STARTERS
 )
 # Words too common in requests or in catalogue descriptions to say anything about a match.
-# Camera words (zoom, orbit, dolly) stay in: they are what a motion's name says.
-GENERIC = (STOPWORDS | GREETINGS | INSTRUCTIONS | BACK_REFERENCES | IMAGE_WORDS | CHANGE_WORDS) | _stem_set(
-    """video clip animate animation animated footage reel gif trailer motion moving move perfect ideal great
-    creating adding effect feel feels vibe vibes look looks style moment moments visual visuals scene scenes
-    subject camera shot shots frame frames view make made full every everything watch watching wear wearing hold
-    holding stand standing day days time"""
+GENERIC = (STOPWORDS | GREETINGS | INSTRUCTIONS | BACK_REFERENCES | IMAGE_WORDS | CHANGE_WORDS) | _lemma_set(
+    TABLES.words["generic"]
 )
 
 
-def _terms(text: str, for_request: bool = False) -> dict[str, str]:
-    """The concepts ("#rain") and telling words a text contains, each with the word that brought it, in order."""
+def _term_hits(text: str, for_request: bool = False) -> Iterator[tuple[str, str]]:
+    """Each concept ("#rain") and telling word of a text, with the word that brought it, in order and as often as
+    the text names it."""
     triggers = REQUEST_TRIGGERS if for_request else TRIGGERS
     words = _words(text)
-    terms: dict[str, str] = {}
     for i, (stem, surface) in enumerate(words):
         if i + 1 < len(words):
             pair = f"{stem} {words[i + 1][0]}"
             for concept in triggers.get(pair, ()):
-                terms.setdefault(f"#{concept}", f"{surface} {words[i + 1][1]}")
+                yield f"#{concept}", f"{surface} {words[i + 1][1]}"
             if f"{surface} {words[i + 1][1]}" in FALSE_FRIENDS:
                 continue
         following = words[i + 1][0] if i + 1 < len(words) else ""
         if stem in CAMERA_ONLY and following not in CAMERA_ONLY[stem]:
             continue  # waves crashing are not a crash zoom
         for concept in triggers.get(stem, ()):
-            terms.setdefault(f"#{concept}", surface)
+            yield f"#{concept}", surface
         if stem not in GENERIC and (len(stem) > 2 or stem.isdigit()):
-            terms.setdefault(stem, surface)
+            yield stem, surface
     becoming = _BECOMING.search(text) if for_request else None
     if becoming:
-        terms.setdefault("#transform", becoming.group(0).strip())
+        yield "#transform", becoming.group(0).strip()
+
+
+def _terms(text: str, for_request: bool = False) -> dict[str, str]:
+    """The concepts ("#rain") and telling words a text contains, each with the first word that brought it."""
+    terms: dict[str, str] = {}
+    for term, surface in _term_hits(text, for_request):
+        terms.setdefault(term, surface)
     return terms
 
 
@@ -593,7 +593,7 @@ def _read_message(text: str) -> _Message:
     stems = [stem for stem, _ in words]
     phrase = _subject_phrase(text)
     # Settings alone ("5 seconds is enough", "four variations please") name no subject of their own.
-    content = [stem for stem in _stems(asking.without_settings(phrase)) if stem not in NOT_SUBJECT]
+    content = [stem for stem in _lemmas(asking.without_settings(phrase)) if stem not in NOT_SUBJECT]
     first = stems[0] if stems else ""
     second = stems[1] if len(stems) > 1 else ""
     follows_up = (
@@ -654,7 +654,7 @@ def _read_request(text: str, has_image: bool, history: list[str], kind: str = ""
         # "at the beach" after "a dog" reads as "a dog at the beach".
         for message in thread[1:]:
             addition = _subject_phrase(message.text)
-            if message.subject and _stems(addition)[:1] and _stems(addition)[0] in PREPOSITION_STARTERS:
+            if message.subject and _lemmas(addition)[:1] and _lemmas(addition)[0] in PREPOSITION_STARTERS:
                 subject = f"{subject} {addition}"
                 merged.append(message)
     follows_up = len(thread) > 1
@@ -737,20 +737,59 @@ class _Pick:
     fallback: bool  # chosen by catalogue order because too few entries matched
 
 
-def _load_entries(model) -> list[_Entry]:
-    rows = (
+@dataclass(frozen=True)
+class _Catalogue:
+    """The enabled styles or motions, in catalogue order, with a BM25 index over each one's name and description."""
+
+    entries: list[_Entry]
+    index: bm25s.BM25 | None
+
+    def scores(self, term: str) -> list[float]:
+        """Each entry's BM25 score for one term (0 where the entry lacks it)."""
+        if self.index is None or term not in self.index.vocab_dict:
+            return [0.0] * len(self.entries)
+        return self.index.get_scores([term]).tolist()
+
+
+# Each catalogue with the rows it was built from: reading and indexing 120 descriptions takes longer than a reply
+# should, so it is done once and again only when a row changes.
+_CATALOGUES: dict[str, tuple[tuple, _Catalogue]] = {}
+
+
+def _document(hits: list[str]) -> list[str]:
+    """The terms BM25 indexes for an entry: its words as often as they occur, each concept once (a description
+    that names a face, skin and lips is no more a portrait than one that names a face)."""
+    return [term for i, term in enumerate(hits) if not term.startswith("#") or term not in hits[:i]]
+
+
+def _load_catalogue(model) -> _Catalogue:
+    rows = tuple(
         model.objects.filter(enabled=True).order_by("sort_order", "name", "id").values_list("id", "name", "description")
     )
-    return [
-        _Entry(
-            id=entry_id,
-            name=name.strip(),
-            description=" ".join((description or "").split()),
-            name_terms=frozenset(_terms(name)),
-            description_terms=frozenset(_terms(description or "")),
+    cached = _CATALOGUES.get(model._meta.label)
+    if cached and cached[0] == rows:
+        return cached[1]
+    entries, documents = [], []
+    for entry_id, name, description in rows:
+        name_hits = [term for term, _ in _term_hits(name)]
+        description_hits = [term for term, _ in _term_hits(description or "")]
+        entries.append(
+            _Entry(
+                id=entry_id,
+                name=name.strip(),
+                description=" ".join((description or "").split()),
+                name_terms=frozenset(name_hits),
+                description_terms=frozenset(description_hits),
+            )
         )
-        for entry_id, name, description in rows
-    ]
+        documents.append(_document(name_hits + description_hits))
+    index = None
+    if entries:
+        index = bm25s.BM25(k1=BM25_K1, b=BM25_B)
+        index.index(documents, show_progress=False)
+    catalogue = _Catalogue(entries=entries, index=index)
+    _CATALOGUES[model._meta.label] = (rows, catalogue)
+    return catalogue
 
 
 def _one_edit_apart(a: str, b: str) -> bool:
@@ -809,7 +848,7 @@ def _family(name: str) -> str | None:
 
 
 def _pick_entries(
-    entries: list[_Entry],
+    catalogue: _Catalogue,
     weights: dict[str, float],
     count: int,
     imposing: tuple[str, ...] = (),
@@ -817,11 +856,14 @@ def _pick_entries(
 ) -> list[_Pick]:
     """The best-matching entries, each adding something the earlier picks did not; then catalogue order.
 
-    Entries that bring one of the `imposing` concepts into a frame that did not ask for it count for less; a
-    `colours` term (a colour word of the request) adds to a match but never makes one on its own."""
+    Each term of the request counts by its BM25 score for the entry, times how much the request weighs it, more
+    when the entry's name has it. Entries that bring one of the `imposing` concepts into a frame that did not ask
+    for it count for less; a `colours` term (a colour word of the request) adds to a match but never makes one on
+    its own."""
+    entries = catalogue.entries
     unwanted = [f"#{concept}" for concept in imposing if f"#{concept}" not in weights]
-    frequency = Counter(term for entry in entries for term in entry.name_terms | entry.description_terms)
-    rarity = {term: math.log(1 + len(entries) / frequency[term]) for term in weights if frequency[term]}
+    bm25 = {term: catalogue.scores(term) for term in weights}
+    position = {entry.id: i for i, entry in enumerate(entries)}
     decay = dict.fromkeys(weights, 1.0)
     picks: list[_Pick] = []
     taken_ids: set[uuid.UUID] = set()
@@ -831,16 +873,12 @@ def _pick_entries(
     def score(entry: _Entry) -> tuple[float, tuple[str, ...]]:
         total, contributions = 0.0, []
         for term, weight in weights.items():
-            if term not in rarity:
+            relevance = bm25[term][position[entry.id]]
+            if relevance <= 0.0:
                 continue
-            if term in entry.name_terms:
-                place = NAME_WEIGHT
-            elif term in entry.description_terms:
-                place = DESCRIPTION_WEIGHT
-            else:
-                continue
+            place = NAME_WEIGHT if term in entry.name_terms else DESCRIPTION_WEIGHT
             base = CONCEPT_WEIGHT if term.startswith("#") else WORD_WEIGHT
-            contribution = weight * base * rarity[term] * place * decay[term]
+            contribution = weight * base * relevance * place * decay[term]
             total += contribution
             contributions.append((contribution, term))
         if contributions and all(term in colours for _, term in contributions):
@@ -858,8 +896,8 @@ def _pick_entries(
             if entry.id in taken_ids or _normal_name(entry.name) in taken_names:
                 continue
             entry_score, matched = score(entry)
-            # Strictly greater: on a tie the entry earlier in catalogue order wins.
-            if entry_score > best_score + 1e-9:
+            # Clearly greater: on a near tie the entry earlier in catalogue order wins.
+            if entry_score > best_score * NEAR_TIE + 1e-9:
                 best, best_score, best_matched = entry, entry_score, matched
         if best is None:
             break
@@ -886,18 +924,8 @@ def _pick_entries(
 
 # Choosing models.
 
-# What each model is especially good at, as concepts of the table above. Unknown models simply have none.
-MODEL_STRENGTHS: dict[str, tuple[str, ...]] = {
-    "soul": ("portrait", "fashion"),
-    "nano-banana": ("text", "minimal", "illustration"),
-    "flux-kontext": ("vivid", "landscape", "fantasy", "epic", "nature"),
-    "kling-2-5": ("energetic", "sport", "vehicle", "water", "fire"),
-    "seedance": ("product", "fashion", "studio"),
-    "wan-25-fast": ("quick",),
-    "minimax": ("portrait", "music", "romantic", "fashion"),
-    "minimax-t2v": ("portrait", "music", "cinematic"),
-    "seedance-v1-lite-t2v": ("quick",),
-}
+# What each model is especially good at, as concepts. Unknown models simply have none.
+MODEL_STRENGTHS = TABLES.model_strengths
 
 
 def models_for_kind(kind: str) -> list[GenerationModel]:
@@ -932,354 +960,30 @@ def _rank_models(kind: str, weights: dict[str, float], asked: Asked = Asked()) -
 
 # Writing the prompt.
 
-SCENES = ("product", "landscape", "urban", "beach", "nature", "interior", "fantasy", "portrait")
-SCENE_ALIASES = {"desert": "landscape", "snow": "landscape", "water": "beach"}
-
-SETTINGS = {
-    "product": (
-        "The product is the hero, placed on a clean seamless surface with generous negative space so its "
-        "silhouette reads at a glance."
-    ),
-    "landscape": (
-        "The setting is a vast natural landscape: layered ridgelines recede toward the horizon, with "
-        "atmospheric haze separating the near, middle and far planes."
-    ),
-    "urban": (
-        "The setting is a real city street with textured pavement, shopfronts, signage and passing figures "
-        "softly out of focus, giving a lived-in sense of place."
-    ),
-    "beach": "The setting is the water's edge: a long line of shore, waves folding in and an open horizon beyond.",
-    "nature": (
-        "The setting is lush and organic, with layers of foliage, flowers and textured ground building depth "
-        "from the nearest leaves to the distant trees."
-    ),
-    "interior": (
-        "The setting is an interior with a clear sense of place, its furniture, surfaces and objects chosen to "
-        "feel lived-in rather than staged."
-    ),
-    "fantasy": (
-        "The setting is a richly imagined world with its own rules, built from believable materials so the "
-        "fantasy feels tangible."
-    ),
-    "portrait": (
-        "The person is the centre of the image, with a background that supports their story without "
-        "competing for attention."
-    ),
-    "generic": (
-        "The setting is built around the subject, with a readable foreground, middle ground and background "
-        "that support it rather than compete with it."
-    ),
-    "graphic": (
-        "The layout sits on a clear grid, with one focal element, a strong typographic hierarchy and generous "
-        "negative space."
-    ),
-}
-
-COMPOSITIONS = {
-    "product": (
-        "Shoot a three-quarter hero angle from slightly above on a 100mm lens at f/8, the product centred and "
-        "sharp from its front edge to its back.",
-        "Look straight down from overhead for a flat lay, the product set on a diagonal with balanced space around it.",
-        "Go low and close on a 50mm lens so the product looms slightly over the camera, a bold, heroic stance "
-        "against a softly graded background.",
-    ),
-    "landscape": (
-        "Go wide on a 24mm lens, horizon on the lower third, with a rock or ridge in the foreground anchoring "
-        "one corner to give depth.",
-        "Use a 200mm telephoto from a distant vantage point to compress the layers into stacked silhouettes, "
-        "the horizon placed high in the frame.",
-        "Shoot from a low position on a 16mm lens, foreground texture large in the frame and the view opening "
-        "up behind it, the sky filling two thirds of the composition.",
-    ),
-    "urban": (
-        "Compose at eye level on a 35mm lens, the street's leading lines pulling the eye toward a vanishing "
-        "point just off centre.",
-        "Shoot from a low angle near the kerb on a 24mm lens, the pavement large in the foreground and the "
-        "buildings rising at the edges of the frame.",
-        "Use an 85mm lens from across the street, stacking layers of traffic, people and light into a "
-        "compressed, observational frame.",
-    ),
-    "beach": (
-        "Go wide on a 28mm lens with the horizon dead level on the upper third and the shoreline curving in "
-        "from one corner.",
-        "Shoot from ankle height at the waterline on a 35mm lens, foam and wet sand filling the foreground.",
-        "Use a long lens from a high vantage point to flatten the waves into graphic bands of colour.",
-    ),
-    "nature": (
-        "Compose on a 35mm lens at eye level, framed through foreground leaves that fall softly out of focus.",
-        "Shoot low on a 24mm lens with the ground cover large in the frame and the canopy rising overhead.",
-        "Go close on a 100mm macro lens, isolating one detail while everything else melts into soft bokeh.",
-    ),
-    "interior": (
-        "Compose on a 35mm lens at chest height, a doorway or window adding a frame within the frame.",
-        "Shoot from a corner of the room on a 24mm lens to show its depth, with verticals kept straight.",
-        "Move in on a 50mm lens for an intimate, detail-led composition, foreground objects softly out of focus.",
-    ),
-    "fantasy": (
-        "Go wide on a 24mm lens with the central figure small against the scale of the world, like a key "
-        "frame from an epic.",
-        "Shoot from a low angle on a 35mm lens so the central figure towers against the sky.",
-        "Move close on an 85mm lens and let the details of costume and craft carry the story.",
-    ),
-    "portrait": (
-        "Compose head and shoulders on an 85mm lens at f/1.8, eyes on the upper third and the background falling "
-        "into creamy bokeh.",
-        "Step back for an environmental portrait on a 35mm lens, the person filling a third of the frame and "
-        "their surroundings telling the rest of the story.",
-        "Compose three-quarter length on a 50mm lens from just below eye level, giving the pose presence and "
-        "confidence.",
-    ),
-    "generic": (
-        "Compose on a 35mm lens at eye level with the subject placed on a third and clear space around it to breathe.",
-        "Move closer on an 85mm lens, isolating the subject against a soft, uncluttered background.",
-        "Shoot from a low angle on a 24mm lens for a bolder, more graphic composition with strong diagonals.",
-    ),
-    "graphic": (
-        "Centre the main mark with balanced margins on every side, so it reads at a glance even at small sizes.",
-        "Set the composition on a strong diagonal, with the title running large across the upper third.",
-        "Stack the elements in a clear vertical order, image above and type anchored firmly to the bottom edge.",
-    ),
-    "closeup": (
-        "Move in close on a 100mm macro lens at f/4, filling the frame with the subject's finest detail.",
-        "Go for a tight close-up on an 85mm lens at f/2, one detail tack-sharp and the rest melting into soft bokeh.",
-        "Shoot a close detail on a 50mm lens from a raking angle, so the light skims across every surface texture.",
-    ),
-    "aerial": (
-        "Shoot from high above, as a drone would, looking straight down so the scene becomes a graphic pattern.",
-        "Take an oblique aerial view from a drone a few hundred feet up, the horizon tilted just out of frame.",
-        "Look down from a high vantage point on a wide lens, the subject small within the sweep of its surroundings.",
-    ),
-}
-
-TEXTURES = {
-    "product": (
-        "Render every material precisely: stitching, fabric weave, rubber, glass, metal or print, with accurate "
-        "reflections and clean edges."
-    ),
-    "landscape": (
-        "Render fine natural texture in rock, scrub and cloud, with soft gradients in the sky, subtle film grain "
-        "and no oversharpening."
-    ),
-    "urban": (
-        "Render believable urban texture in worn asphalt, brick, metal and glass, with fine grain and crisp "
-        "detail wherever the light falls."
-    ),
-    "beach": (
-        "Render fine texture in wet sand, foam and the glassy surface of the water, with a believable sparkle "
-        "where the light hits."
-    ),
-    "nature": (
-        "Render natural texture in veined leaves, bark, petals and moss, with dew and fine detail catching the light."
-    ),
-    "interior": (
-        "Render tactile interior detail in wood grain, fabric, paper and glass, with the soft falloff of light "
-        "across each surface."
-    ),
-    "fantasy": (
-        "Render tactile craft in forged metal, weathered leather, heavy cloth and stone, with wear that hints at "
-        "a history."
-    ),
-    "portrait": (
-        "Render natural skin with real pores and fine hair, believable fabric texture and catchlights in the "
-        "eyes, without plastic smoothing."
-    ),
-    "generic": "Render fine, believable texture with crisp detail on the subject, subtle grain and no oversharpening.",
-}
-MEDIUM_TEXTURES = {
-    "graphic": (
-        "Keep every edge crisp and vector-clean, with precise kerning, even stroke weights and no stray artefacts."
-    ),
-    "painting": (
-        "Let the brushwork show: visible strokes, layered pigment and the faint texture of canvas under the paint."
-    ),
-    "illustration": (
-        "Draw it with confident linework, considered shape design and clean, soft shading, detailed but never "
-        "cluttered."
-    ),
-    "anime": "Use clean cel shading, expressive line art and painterly background art with carefully designed light.",
-    "render3d": (
-        "Use physically based materials with accurate reflections, soft global illumination and crisp, clean geometry."
-    ),
-}
-OPENINGS = {
-    "graphic": "{subject}, designed as a finished piece of graphic design.",
-    "photo": "{subject}, captured as a finished, high-end photograph.",
-    "painting": "{subject}, painted as a finished work of fine art.",
-    "illustration": "{subject}, drawn as a detailed, finished illustration.",
-    "anime": "{subject}, in the look of a hand-drawn anime feature.",
-    "render3d": "{subject}, rendered as a polished 3D scene.",
-}
-SCENE_ACTIONS = {
-    "product": (
-        "The product itself stays perfectly still and centred while the camera does the work, revealing each surface "
-        "in turn."
-    ),
-    "landscape": "Clouds drift slowly across the scene and the light shifts subtly as the shot unfolds.",
-    "urban": (
-        "Life moves through the street at a natural pace: passing figures, changing traffic lights, flickering signs."
-    ),
-    "beach": "Waves roll in and recede at a natural rhythm, foam spreading and sliding back over the sand.",
-    "nature": "Leaves stir and light flickers through the canopy as a gentle breeze moves through the scene.",
-    "interior": (
-        "Small details keep the room alive: dust drifting in a sunbeam, a curtain stirring, steam rising from a cup."
-    ),
-    "fantasy": "Capes, hair and banners move in the wind while dust and embers drift through the light.",
-    "portrait": (
-        "Add natural secondary motion: hair and fabric moving slightly, a breath, a blink, a small shift of weight."
-    ),
-    "generic": "The scene carries gentle, natural motion so the shot feels alive rather than frozen.",
-}
-
-GRAPHIC_LIGHT = (
-    "Colour and contrast do the work of light: flat or gently graded fills, and one accent colour that pulls the "
-    "eye to the focal point."
-)
-LIGHTS = ("night", "golden", "studio", "fog", "flash", "dark", "bright")
-LIGHT_SENTENCES = {
-    "night_city": (
-        "It is night: practical sources such as streetlamps, shop signs and lit windows throw pools of coloured "
-        "light, separated by deep, clean shadow."
-    ),
-    "night": (
-        "It is night: cool moonlight outlines the shapes, most of the frame falls into deep blue shadow, and only "
-        "a few warm points of light break the dark."
-    ),
-    "golden": (
-        "Light comes from a low sun sitting just above the horizon, raking warm amber across the scene, "
-        "rim-lighting every edge and stretching long, soft shadows."
-    ),
-    "studio": (
-        "The light is controlled studio light: a large softbox as key at forty-five degrees, a gentle fill from "
-        "the other side and a thin rim light tracing the silhouette."
-    ),
-    "fog": (
-        "The light is soft and diffused through fog, with low contrast, gently glowing highlights and distance "
-        "dissolving into pale haze."
-    ),
-    "flash": (
-        "The light is a hard, direct on-camera flash that pops the highlights, flattens the front and throws a "
-        "crisp shadow behind the subject."
-    ),
-    "dark": (
-        "The lighting is low-key: a single motivated source picks out the subject while most of the frame falls into "
-        "deep shadow."
-    ),
-    "bright": "The lighting is bright and airy, with soft daylight filling the frame and open, luminous shadows.",
-    "default": (
-        "The light is soft natural daylight from one side, with gentle contrast and detail held in both the "
-        "highlights and the shadows."
-    ),
-}
-PALETTES = {
-    "vivid": (
-        "The palette is saturated and bold, with strong complementary colours held in balance so nothing turns garish."
-    ),
-    "retro": "The palette is faded film colour, slightly warm, with lifted blacks and softly rolled-off highlights.",
-    "night": (
-        "The palette is deep navy and teal in the shadows, punctuated by neon magenta, cyan and sodium-vapour orange."
-    ),
-    "golden": (
-        "The palette runs from burnt orange, amber and soft peach in the sky to dusky violet, with cool "
-        "blue-grey shadows for contrast."
-    ),
-    "studio": (
-        "The palette stays neutral, soft greys and off-white around the subject, so its own colours carry the frame."
-    ),
-    "fog": "The palette is muted greys, sage and pale blue, all softened by the haze.",
-    "flash": "The palette is punchy and high in contrast, with bright true colours and near-black shadows.",
-    "dark": "The palette is charcoal, ink blue and muted earth tones, with one restrained accent colour.",
-    "bright": "The palette is clean whites, soft pastels and gentle natural colour.",
-    "cool": "The palette is cool blues, slate and silver, crisp and quiet.",
-    "warm": "The palette is warm neutrals of honey, terracotta and cream.",
-    "default": "The palette is natural and true to life, restrained so the subject's own colours lead.",
-}
-WEATHER = {
-    "rain": (
-        "Rain is falling: wet surfaces mirror the light, droplets catch highlights and puddles hold blurred "
-        "reflections of everything above them."
-    ),
-    "snow": "Snow softens every edge and bounces cool light back up into the shadows.",
-    "fog": "A low fog hangs in the air, layering the depth and softening everything in the distance.",
-}
-WEATHER_ACTIONS = {
-    "rain": "Rain falls steadily through the light and ripples spread across the puddles.",
-    "snow": "Snow drifts down slowly through the frame.",
-    "fog": "Fog rolls slowly across the scene, revealing and hiding shapes as it moves.",
-    "fire": "Flames flicker and embers drift upward through the air.",
-    "golden": "The sun slips a little lower and the light deepens toward amber by the final frame.",
-}
-
-MOODS = ("epic", "dreamy", "moody", "energetic", "calm", "romantic", "playful", "horror", "retro", "luxury")
-MOOD_SENTENCES = {
-    "epic": "The mood is grand and awe-struck, with a sense of scale that makes the viewer feel small in front of it.",
-    "dreamy": "The mood is dreamlike and soft-edged, slightly unreal, as if remembered rather than seen.",
-    "moody": "The mood is moody and introspective, with quiet tension held in the shadows.",
-    "energetic": "The mood is kinetic and bold, full of forward momentum and confident attitude.",
-    "calm": "The mood is calm and unhurried, quiet enough that nothing in the frame fights for attention.",
-    "romantic": "The mood is tender and intimate, warm enough that the viewer feels invited in.",
-    "playful": "The mood is playful and light-hearted, with a wink of humour in the details.",
-    "horror": "The mood is uneasy and eerie, with something unsettling lingering just beyond the light.",
-    "retro": "The mood is nostalgic, like a frame pulled from an old roll of film found in a drawer.",
-    "luxury": "The mood is polished and quietly expensive, every surface and detail deliberate.",
-    "golden": "The mood is warm and wistful, the quiet glow at the end of a long day.",
-    "night": "The mood is atmospheric and quietly cinematic, full of late-night stillness.",
-    "studio": "The mood is confident and premium, the kind of image that sells the object at a glance.",
-    "default": "The mood is honest and inviting, letting the subject speak for itself.",
-}
-CHANGE_SENTENCES = {
-    "dark": (
-        "Take the exposure darker than usual: let the shadows sink toward black and keep only the brightest "
-        "edges catching light, for a heavier, moodier frame."
-    ),
-    "bright": (
-        "Lift the exposure brighter than usual, opening up the shadows and letting the highlights bloom gently "
-        "without clipping."
-    ),
-    "warm": "Shift the colour temperature warmer, bathing the whole scene in amber and honey tones.",
-    "cool": "Shift the colour temperature cooler, toward steel blue and silver, for a crisper, quieter feel.",
-    "vivid": (
-        "Push the colour further, with richer saturation and bolder contrast, while keeping natural tones believable."
-    ),
-    "soft": "Soften everything: gentler contrast, diffused highlights and a slightly hazy, forgiving finish.",
-    "dramatic": "Raise the drama with stronger contrast, deeper shadows and a more decisive direction of light.",
-    "closer": "Bring the camera closer than before, filling the frame with the subject and its finest details.",
-    "wider": "Pull the camera wider than before, giving the subject more room and revealing more of its surroundings.",
-    "minimal": "Strip the frame back to essentials, with fewer elements, more negative space and a cleaner background.",
-}
-CINEMATIC_SENTENCES = {
-    "image": (
-        "Treat it as a still from a feature film: motivated light, deliberate blocking and the sense of a story "
-        "just before or after this moment."
-    ),
-    "video": "Treat it as a shot from a feature film, with motivated light, deliberate blocking and a story unfolding.",
-}
-CLOSINGS = {
-    TEXT_TO_IMAGE: "Deliver a clean, high-resolution image with no text, logos, watermarks or borders.",
-    TEXT_TO_VIDEO: (
-        "Keep motion natural, with realistic motion blur at a 24 fps film cadence, no warping of faces or hands, "
-        "and no text, logos or watermarks on screen."
-    ),
-    IMAGE_TO_VIDEO: (
-        "Hold fine detail steady from frame to frame, with natural motion blur, no flicker, no warping of faces, "
-        "hands or edges, and no text or watermarks added."
-    ),
-}
-# A poster or a title card wants its lettering; every other image wants none.
-TEXT_CLOSING = "Leave clean space for the lettering and render any text crisply, legibly and spelled exactly as given."
-PACING = (
-    "{length} the move eases in, holds a steady speed through the middle and settles on a clean final frame, "
-    "with no cuts."
-)
-FRAMING = "Compose for a {ratio} frame, keeping the subject and every essential detail well inside its edges."
-# General craft notes that fill out a prompt that would otherwise be too short.
-EXTRAS = (
-    "Keep a clear separation between foreground, subject and background so the image reads in depth at a glance.",
-    "Focus falls precisely on the subject, with a natural falloff that guides the eye without looking artificial.",
-    "Every detail should feel observed rather than invented: believable scale, correct shadows and one consistent "
-    "direction of light.",
-    "Leave a little breathing room at the edges so the frame can be cropped for other formats without losing "
-    "the subject.",
-)
+PROMPT = TABLES.prompt
+SCENES = PROMPT["scenes"]
+SCENE_ALIASES = PROMPT["scene_aliases"]
+SETTINGS = PROMPT["settings"]
+COMPOSITIONS = PROMPT["compositions"]
+TEXTURES = PROMPT["textures"]
+MEDIUM_TEXTURES = PROMPT["medium_textures"]
+OPENINGS = PROMPT["openings"]
+SCENE_ACTIONS = PROMPT["scene_actions"]
+GRAPHIC_LIGHT = PROMPT["graphic_light"]
+LIGHTS = PROMPT["lights"]
+LIGHT_SENTENCES = PROMPT["light_sentences"]
+PALETTES = PROMPT["palettes"]
+WEATHER = PROMPT["weather"]
+WEATHER_ACTIONS = PROMPT["weather_actions"]
+MOODS = PROMPT["moods"]
+MOOD_SENTENCES = PROMPT["mood_sentences"]
+CHANGE_SENTENCES = PROMPT["change_sentences"]
+CINEMATIC_SENTENCES = PROMPT["cinematic_sentences"]
+CLOSINGS = PROMPT["closings"]
+TEXT_CLOSING = PROMPT["text_closing"]
+PACING = PROMPT["pacing"]
+FRAMING = PROMPT["framing"]
+EXTRAS = PROMPT["extras"]
 
 
 def _strongest(weights: dict[str, float], names: tuple[str, ...]) -> str | None:
@@ -1639,8 +1343,8 @@ def _reason(pick: _Pick, model: GenerationModel, request: _Request, index: int, 
     name = pick.entry.name
     character = _character(pick.entry.description) if pick.entry.description else ""
     said = _said(pick, request)
-    name_terms = _stem_set(name)
-    if said and all(set(_stems(surface)) <= name_terms for surface in said):
+    name_terms = _lemma_set(name)
+    if said and all(set(_lemmas(surface)) <= name_terms for surface in said):
         first = NAMED_REASON.format(name=name, words=_quoted(said)) + (f": {character}." if character else ".")
     elif said and character:
         first = MATCH_REASONS[index % len(MATCH_REASONS)].format(name=name, words=_quoted(said), character=character)
@@ -1706,15 +1410,15 @@ def _introduction(request: _Request, picks: list[_Pick]) -> str:
         note += f" Each is set for {listed} as far as its model allows."
     if request.reference and request.kind == TEXT_TO_VIDEO:
         note += (
-            " If you meant a picture made here: I can't hand it to a video model yet, so these make the clip from "
-            "the description; attach the picture to your message to animate it exactly."
+            " I see no picture in this chat to animate, so these make the clip from the description; attach "
+            "a picture to your message to animate it exactly."
         )
     return f"{first}{note} Pick one to generate, or tell me what to change."
 
 
 def _question(current: _Message) -> str:
     stems = {stem for stem, _ in current.words}
-    greeting = "Hi! " if stems & _stem_set("hi hello hey hiya yo hola") else ""
+    greeting = "Hi! " if stems & GREETING_OPENERS else ""
     if current.medium == "video" and stems & PHOTO_REFERENCES:
         return (
             f"{greeting}Could you attach the photo you'd like to animate? Or describe the scene in words and "
@@ -1795,12 +1499,12 @@ def recommend(
         models = [preferred]
     else:
         models = _rank_models(request.kind, request.weights, request.asked)
-    entries = _load_entries(Style if request.kind == TEXT_TO_IMAGE else Motion)
-    if not entries or not models:
+    catalogue = _load_catalogue(Style if request.kind == TEXT_TO_IMAGE else Motion)
+    if not catalogue.entries or not models:
         return _empty_catalogue_reply(request.kind)
 
-    request = _respelled(request, entries)
-    picks = _pick_entries(entries, _matching_weights(request), OPTION_COUNT, _imposing(request), request.colours)
+    request = _respelled(request, catalogue.entries)
+    picks = _pick_entries(catalogue, _matching_weights(request), OPTION_COUNT, _imposing(request), request.colours)
     if len(picks) == 1:
         # A catalogue of one: still offer a choice, the same look on a second model.
         picks = picks * 2

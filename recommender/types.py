@@ -18,6 +18,8 @@ class OptionDraft:
     enhanced_prompt: str
     reason: str
     parameters: dict
+    # The image the option animates or reworks: an earlier result the request pointed at ("animate it").
+    source_image_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,21 @@ class Preference:
 
     kind: str = ""
     model_key: str = ""
+
+
+@dataclass(frozen=True)
+class ChatImages:
+    """The pictures already in a chat that words like "animate it" or "the second one as a video" can point at."""
+
+    newest: str = ""  # the newest picture made or attached before this message
+    # The newest reply that has pictures: each option's newest picture, by the option's place ("" where none).
+    by_option: tuple[str, ...] = ()
+
+    def pointed_at(self, ordinal: int | None) -> str:
+        """The picture for "the first/second/third one" (an ordinal from 0), or the newest for "it"."""
+        if ordinal is None:
+            return self.newest
+        return self.by_option[ordinal] if ordinal < len(self.by_option) else ""
 
 
 @dataclass(frozen=True)

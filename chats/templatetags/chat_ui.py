@@ -120,3 +120,35 @@ def composer_setup() -> dict:
         "max_megabytes": settings.UPLOAD_MAX_BYTES // (1024 * 1024),
         "image_types": ",".join(mime for mime in EXTENSIONS if mime.startswith("image/")),
     }
+
+
+def _card_reads(context):
+    """The models, prices and balance the cards of one page share, read once per page."""
+    from chats.option_cards import CardReads
+
+    # The bottom of the render context lasts the whole render; each partial pushes a scope of its own above it.
+    page = context.render_context.dicts[0]
+    if "card_reads" not in page:
+        page["card_reads"] = CardReads(context["request"].user)
+    return page["card_reads"]
+
+
+@register.simple_tag(takes_context=True)
+def option_card(context, option):
+    """What an option's card shows: its models, controls, price and whether the balance pays it."""
+    from chats.option_cards import option_card as card_of
+
+    return card_of(_card_reads(context), option)
+
+
+@register.simple_tag(takes_context=True)
+def price_refusal(context, price: int) -> str:
+    """Why a button of this price is off ('Needs 12 credits; you have 5.'), or '' when the balance pays it."""
+    from chats.option_cards import price_refusal as refusal
+
+    return refusal(price, _card_reads(context).balance)
+
+
+@register.filter
+def credits_words(price: int) -> str:
+    return f"{price} credit{'' if price == 1 else 's'}"

@@ -59,7 +59,7 @@ def test_generate_answers_a_card_that_polls_until_it_is_final(alice, option):
     generation.refresh_from_db()
     url = generation.result.file.url
     assert f'src="{url}"' in card
-    assert f'href="{url}" download' in card
+    assert f'href="/generations/{generation.id}/download/" download' in card
     assert f'hx-post="/generations/{generation.id}/animate/"' in card
     assert generation.prompt[:60] in card
     assert "How it was made" in card

@@ -1,12 +1,19 @@
 """What Higgsfield offers is owned in one place: generation owns the catalogue and never imports the
-recommender; the recommender reads the catalogue and never touches jobs."""
+recommender; the recommender reads the catalogue and, through generation's selectors, the history it learns a
+person's taste from, and never touches jobs."""
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# What the recommender may read of generation: the catalogue, never the jobs' services, tasks or providers.
-RECOMMENDER_MAY_IMPORT = {"generation.model_catalogue", "generation.model_schema", "generation.models"}
+# What the recommender may read of generation: the catalogue and the selectors (reads), never the jobs' models,
+# services, tasks or providers.
+RECOMMENDER_MAY_IMPORT = {
+    "generation.model_catalogue",
+    "generation.model_schema",
+    "generation.models",
+    "generation.selectors",
+}
 JOB_NAMES = {"Generation", "CreditAccount", "CreditEntry"}
 
 

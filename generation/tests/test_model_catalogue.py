@@ -423,3 +423,12 @@ def test_the_blocking_generate_checks_parameters_too(alice_api, option):
     assert response.status_code == 422
     assert "num_images must be a whole number from 1 to 4; got 5" in response.json()["detail"]
     assert not Generation.objects.exists()
+
+
+def test_a_refused_number_names_its_bounds_as_a_person_writes_them():
+    from generation.model_schema import ParameterError, parameters_check
+
+    schema = parameters_schema(model_resolve(name="flux-kontext").model.input_schema)
+    with pytest.raises(ParameterError) as refused:
+        parameters_check(schema, {"seed": 0}, label="Flux Kontext Max")
+    assert "a whole number from 1 to 1000000" in str(refused.value)

@@ -312,3 +312,24 @@ def test_an_image_to_video_preview_shows_the_uploaded_image_in_a_video_element(
     client.force_login(alice)
     page = client.get(f"/chats/{generation.chat_id}/").content.decode()
     assert f'<video class="result" src="{attachment.file.url}" controls' in page
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("mode", "model_name", "ratio", "size"),
+    [
+        ("text-to-image", "flux-kontext", "9:16", (576, 1024)),
+        ("text-to-image", "flux-kontext", "1:1", (1024, 1024)),
+        ("text-to-video", "minimax-t2v", None, (640, 360)),
+    ],
+)
+def test_the_preview_is_made_in_the_frame_asked_for(
+    alice_api, seed_catalogue, run_worker, mode, model_name, ratio, size
+):
+    extra = {"parameters": {"aspect_ratio": ratio}} if ratio else {}
+    generation_id = start(alice_api, mode=mode, model_name=model_name, prompt="a lighthouse keeper", **extra)
+
+    generation = finish(run_worker, generation_id)
+
+    assert generation.status == "completed", generation.error
+    assert (generation.result.width, generation.result.height) == size

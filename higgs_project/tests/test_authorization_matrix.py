@@ -72,6 +72,16 @@ def _generation_states(w):
     return list(Generation.objects.filter(owner=w.alice).order_by("pk").values_list("pk", "status"))
 
 
+def _downloaded(w):
+    return Generation.objects.get(pk=w.done.pk).downloaded_at
+
+
+def _taste_reset_at(w):
+    from recommender.models import TasteReset
+
+    return list(TasteReset.objects.filter(owner=w.alice).values_list("reset_at", flat=True))
+
+
 def _api(method, route, url, owner, other=404, anon=401, staff=None, **kwargs):
     return Row(method, "api/" + route, "/api/" + url, owner, other, anon, other if staff is None else staff, **kwargs)
 
@@ -98,6 +108,9 @@ API = [
     _public("GET", "api/higgsfield/image2video/motions", "/api/higgsfield/image2video/motions", 200),
     _public("GET", "api/higgsfield/motions", "/api/higgsfield/motions", 200),
     _api("GET", "me", "me", 200, other=200),
+    # Each person's own taste: another person reaches theirs, never the owner's.
+    _api("GET", "me/taste", "me/taste", 200, other=200),
+    _api("DELETE", "me/taste", "me/taste", 204, other=204, keep=_taste_reset_at),
     _api("POST", "chats", "chats", 201, other=201, body={"title": "Mine"}),
     _api("GET", "chats", "chats", 200, other=200),
     _api("GET", "chats/<chat_id>", "chats/{chat}", 200),
@@ -154,7 +167,13 @@ PAGES = [
     _page("POST", "chats/<uuid:chat_id>/messages/", "chats/{chat}/messages/", 302, body=TEXT, keep=_chat_state),
     _page("GET", "messages/<uuid:message_id>/stream/", "messages/{reply}/stream/", 200),
     _page("POST", "messages/<uuid:message_id>/retry/", "messages/{reply}/retry/", 302, keep=_reply_state),
+    # Stopping a reply that has ended changes nothing, for anyone; editing the last message (its reply's options
+    # have results, so it is sent as a new message) adds a turn for the owner only.
+    _page("POST", "messages/<uuid:message_id>/stop/", "messages/{reply}/stop/", 302, keep=_reply_state),
+    _page("POST", "messages/<uuid:message_id>/edit/", "messages/{asked}/edit/", 302, body=TEXT, keep=_chat_state),
+    _page("GET", "chats/search/", "chats/search/?q=neon", 200, other=200),
     _page("POST", "options/<uuid:option_id>/generate/", "options/{option}/generate/", 302, keep=_generation_states),
+    _page("GET", "options/<uuid:option_id>/controls/", "options/{option}/controls/?model=flux-kontext", 200),
     _page("GET", "generations/<uuid:generation_id>/", "generations/{generation}/", 200),
     _page(
         "POST",
@@ -168,7 +187,10 @@ PAGES = [
     ),
     _page("POST", "generations/<uuid:generation_id>/animate/", "generations/{done}/animate/", 302, keep=_chat_state),
     _page("POST", "generations/<uuid:generation_id>/take/", "generations/{done}/take/", 302, keep=_generation_states),
+    _page("GET", "generations/<uuid:generation_id>/download/", "generations/{done}/download/", 200, keep=_downloaded),
     _page("GET", "gallery/", "gallery/", 200, other=200),
+    _page("GET", "taste/", "taste/", 200, other=200),
+    _page("POST", "taste/reset/", "taste/reset/", 302, other=302, keep=_taste_reset_at),
     # Signed-in people are sent home from the sign-up and log-in pages.
     _page("GET", "accounts/signup/", "accounts/signup/", 302, other=302, anon=200),
     _page(
@@ -359,7 +381,13 @@ def world(alice, bob, staff, media_file):
         message=reply, kind="text_to_image", model_key="soul", enhanced_prompt="A neon city.", reason="It fits."
     )
     attachment = Attachment.objects.create(
-        owner=alice, chat=chat, option=option, kind="image", mime="image/png", size_bytes=67, file="a/b/result.png"
+        owner=alice,
+        chat=chat,
+        option=option,
+        kind="image",
+        mime="image/png",
+        size_bytes=67,
+        file=media_file.removeprefix("/media/"),
     )
 
     def request(**parameters):
@@ -388,6 +416,7 @@ def world(alice, bob, staff, media_file):
         "credit_account": CreditAccount.objects.get(user=alice).pk,
         "credit_entry": CreditEntry.objects.filter(account__user=alice).first().pk,
         "task": DBTaskResult.objects.get().pk,
+        "asked": _asked.pk,
     }
     return World(
         alice, bob, staff, chat, reply, option, attachment, generation, failed, done, _png(), media_file, extra,

@@ -412,7 +412,7 @@ def test_camera_words_and_a_reference_to_a_result_are_noted_for_the_model(claude
         )
     )
     post(alice_api, chat, "now animate it")
-    assert "cannot be animated from here yet" in claude.last_request.body["messages"][-1]["content"]
+    assert "this chat has none to animate" in claude.last_request.body["messages"][-1]["content"]
 
 
 def test_thinking_is_off_and_max_tokens_leaves_room_for_a_full_reply(claude, alice_api, chat, settings):

@@ -426,5 +426,69 @@ def test_animating_an_earlier_result_says_plainly_what_the_options_do(catalogue)
     reply = recommend(text="now make it a video", history=["a red fox in fresh snow"])
 
     assert {option.kind for option in reply.options} == {TEXT_TO_VIDEO}
-    assert "attach the picture" in reply.content_text
+    assert "attach a picture" in reply.content_text
     assert all("fox" in option.enhanced_prompt for option in reply.options)
+
+
+# --- Words in their dictionary form, and the catalogue's index ---
+
+
+def _styles(*named):
+    """A small catalogue: three unrelated looks first, then the given (name, description) pairs."""
+    looks = [
+        ("Neon Nights", "Electric signs and wet asphalt after dark."),
+        ("Studio White", "A seamless white backdrop and soft even light."),
+        ("Film Grain", "Faded colour and coarse grain, like an old roll of film."),
+        *named,
+    ]
+    return [
+        Style.objects.create(id=uuid.uuid4(), name=name, description=description, sort_order=index)
+        for index, (name, description) in enumerate(looks)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "description", "said"),
+    [
+        ("falling leaves in a quiet park", "Autumn Leaf", "Every leaf catches low amber light.", "leaves"),
+        ("two mice sharing a piece of cheese", "Mouse Hole", "The world seen from a mouse's height.", "mice"),
+        ("dusty shelves in a corner shop", "Shelf Life", "A crowded shelf of curiosities, close and warm.", "shelves"),
+        ("a hawk flew above the canyon", "Free Flight", "Birds fly across an open sky.", "flew"),
+        ("geese crossing a country road", "Goose Step", "A goose, mid-waddle, in flat daylight.", "geese"),
+    ],
+)
+def test_an_irregular_form_finds_the_look_named_in_its_dictionary_form(db, text, name, description, said):
+    *_, expected = _styles((name, description))
+
+    reply = recommend(text=text)
+
+    assert reply.options[0].style_id == expected.id
+    assert f"“{said}”" in reply.options[0].reason
+
+
+def test_a_comparative_stays_a_change_and_not_the_plain_word(catalogue):
+    plain = recommend(text="a dark forest")
+    darker = recommend(text="make it darker", history=["a forest"])
+
+    assert "darker than usual" not in plain.options[0].enhanced_prompt
+    assert "darker than usual" in darker.options[0].enhanced_prompt
+
+
+def test_a_style_added_or_changed_is_matched_on_the_next_reply(db):
+    _styles()
+    before = recommend(text="a lighthouse in a storm")
+    beacon = Style.objects.create(
+        id=uuid.uuid4(),
+        name="Beacon",
+        description="A lighthouse in a gale, its beam cutting through the rain.",
+        sort_order=9,
+    )
+
+    added = recommend(text="a lighthouse in a storm")
+    Style.objects.filter(id=beacon.id).update(name="Quiet Room", description="An empty room at noon.")
+    changed = recommend(text="a lighthouse in a storm")
+
+    assert beacon.id not in {option.style_id for option in before.options}
+    assert added.options[0].style_id == beacon.id
+    assert "“lighthouse”" in added.options[0].reason
+    assert changed.options[0].style_id != beacon.id

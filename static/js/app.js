@@ -242,20 +242,229 @@
   }, 12000);
 
   document.addEventListener("DOMContentLoaded", function () {
-    var sidebar = document.querySelector("[data-sidebar]");
-    if (sidebar && window.matchMedia("(max-width: 760px)").matches) sidebar.open = false;
     if (document.getElementById("messages") && !window.location.hash) window.scrollTo(0, document.body.scrollHeight);
   });
   // === Option cards ===
+  // A preview that cannot load gives way to the card's placeholder (the style's, motion's or model's name).
+  function previewFailed(img) {
+    img.hidden = true;
+    if (img.nextElementSibling) img.nextElementSibling.hidden = false;
+  }
+  document.addEventListener("error", function (event) {
+    if (event.target.matches && event.target.matches("img[data-preview]")) previewFailed(event.target);
+  }, true);
+
+  document.addEventListener("htmx:load", function (event) {
+    Array.prototype.forEach.call(event.detail.elt.querySelectorAll("img[data-preview]"), function (img) {
+      if (img.complete && img.naturalWidth === 0 && img.getAttribute("src")) previewFailed(img);
+    });
+  });
+  // The prompt's first lines, shown while it is closed, follow the person's edit.
+  document.addEventListener("input", function (event) {
+    var details = event.target.closest && event.target.closest("details.prompt");
+    var start = details && details.querySelector("[data-prompt-start]");
+    if (start) start.textContent = event.target.value;
+  });
+
+  // A charge or a refund swaps in the sidebar's balance: buttons with a price follow it.
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var credits = document.getElementById("credits");
+    if (!event.detail.target || event.detail.target.id !== "credits" || !credits) return;
+    var balance = parseInt(credits.textContent, 10);
+    if (isNaN(balance)) return;
+    Array.prototype.forEach.call(document.querySelectorAll("button[data-price]"), function (button) {
+      var price = parseInt(button.dataset.price, 10), reason = button.nextElementSibling;
+      var short = price > balance;
+      if (reason && reason.hasAttribute("data-refusal")) {
+        reason.textContent = short ? "Needs " + price + " credit" + (price === 1 ? "" : "s") + "; you have " + balance + "." : "";
+        if (short) button.setAttribute("aria-describedby", reason.id); else button.removeAttribute("aria-describedby");
+      }
+      // A button htmx holds off during its own request stays off once that request ends, when it is too dear.
+      if (short) { button.disabled = true; button.removeAttribute("data-disabled-by-htmx"); }
+      else if (!button.hasAttribute("data-disabled-by-htmx")) button.disabled = false;
+    });
+  });
   // (end of Option cards)
 
   // === Gallery ===
+  // A thumbnail opens its file large in the viewer (a modal dialog); Left and Right step through the
+  // items (past the last one loaded, the next page comes first), Escape closes, and focus goes back to
+  // the thumbnail last shown.
+  var shown = null;
+  function galleryItems() { return Array.prototype.slice.call(document.querySelectorAll("[data-gallery-open]")); }
+  function galleryShow(viewer, link) {
+    var media = document.createElement(link.dataset.kind === "video" ? "video" : "img"), figure = link.closest(".gallery-item");
+    var items = galleryItems(), at = items.indexOf(link), prompt = figure.querySelector(".gallery-prompt");
+    if (link.dataset.kind === "video") { media.controls = media.autoplay = media.loop = media.playsInline = true; }
+    else media.alt = prompt.title;
+    media.src = link.href;
+    shown = link;
+    viewer.querySelector("[data-viewer-media]").replaceChildren(media);
+    viewer.querySelector(".viewer-title").textContent = prompt.title;
+    viewer.querySelector("[data-viewer-caption]").replaceChildren(figure.querySelector(".gallery-meta").cloneNode(true));
+    viewer.querySelector("[data-viewer-step='-1']").disabled = at <= 0;
+    viewer.querySelector("[data-viewer-step='1']").disabled = at >= items.length - 1 && !document.querySelector("#gallery .more");
+  }
+  function galleryStep(viewer, by) {
+    var items = galleryItems(), next = items[items.indexOf(shown) + by], more = document.querySelector("#gallery .more");
+    if (!next && by > 0 && more && window.htmx) {  // past the last item loaded: load the next page, then go on
+      if (more.classList.contains("htmx-request")) return;
+      document.addEventListener("htmx:afterSettle", function () { galleryStep(viewer, by); }, { once: true });
+      window.htmx.trigger(more, "click");
+      return;
+    }
+    if (next) galleryShow(viewer, next);
+    if (document.activeElement && document.activeElement.disabled) viewer.querySelector("[data-viewer-close]").focus();
+  }
+  document.addEventListener("click", function (event) {
+    var viewer = document.getElementById("gallery-viewer"), target = event.target.closest ? event.target : null;
+    if (!viewer || !target) return;
+    var link = target.closest("[data-gallery-open]"), step = target.closest("[data-viewer-step]");
+    if (link && !(event.ctrlKey || event.metaKey || event.shiftKey || event.button)) {
+      event.preventDefault();
+      galleryShow(viewer, link);
+      viewer.showModal();
+      viewer.querySelector("[data-viewer-close]").focus();
+    } else if (step) {
+      galleryStep(viewer, Number(step.dataset.viewerStep));
+    } else if (target === viewer || target.closest("[data-viewer-close]")) {
+      viewer.close();
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    var viewer = document.getElementById("gallery-viewer");
+    if (!viewer || !viewer.open || event.target.tagName === "VIDEO") return;  // a video's own arrows seek
+    if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+      event.preventDefault();
+      galleryStep(viewer, event.key === "ArrowLeft" ? -1 : 1);
+    }
+  });
+  document.addEventListener("close", function (event) {
+    if (event.target.id !== "gallery-viewer") return;
+    event.target.querySelector("[data-viewer-media]").replaceChildren();  // stops a playing video
+    if (shown) shown.focus();
+  }, true);
   // (end of Gallery)
 
   // === Conversation controls ===
+  // Stop a reply (its button, or Esc), edit the last message in place (Cancel puts its words back), and the
+  // keyboard shortcuts of the help dialog ("?"), which wait while the person types in a field, but for Esc.
+  function typing(target) {
+    return !!(target && target.closest && target.closest("input, textarea, select, [contenteditable]"));
+  }
+
+  function composerFocus() {
+    var text = document.getElementById("composer-text");
+    if (text) text.focus();
+    return !!text;
+  }
+
+  function editCancel(details) {
+    var text = details.querySelector("textarea");
+    text.value = text.defaultValue;
+    details.querySelector(".error").textContent = "";
+    details.open = false;
+    details.querySelector("summary").focus();
+  }
+
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest) return;
+    var cancel = event.target.closest("[data-edit-cancel]");
+    if (cancel) editCancel(cancel.closest("details"));
+    if (event.target.closest("[data-shortcuts-open]")) document.getElementById("shortcuts").showModal();
+  });
+
+  // The edit opens with the caret after the words.
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (!details.matches || !details.matches("details.edit") || !details.open) return;
+    var text = details.querySelector("textarea");
+    grow(text);
+    text.focus();
+    text.setSelectionRange(text.value.length, text.value.length);
+  }, true);
+
+  // Stopping: the person can write again at once (the Stop button itself goes with the reply's swap).
+  document.addEventListener("submit", function (event) {
+    if (event.target.matches && event.target.matches("form[data-stop]")) composerFocus();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var dialog = document.getElementById("shortcuts"), key = event.key;
+    if (event.defaultPrevented || event.isComposing || !dialog || dialog.open) return;
+    if (key === "Escape" && !event.shiftKey) {
+      var stops = document.querySelectorAll("form[data-stop]"), edit = event.target.closest && event.target.closest("details.edit");
+      if (stops.length) {
+        event.preventDefault();
+        stops[stops.length - 1].requestSubmit();
+      } else if (edit) {
+        editCancel(edit);
+      }
+      return;
+    }
+    if (typing(event.target) || event.altKey) return;
+    if ((event.ctrlKey || event.metaKey) && event.shiftKey && key.toLowerCase() === "o") {
+      event.preventDefault();
+      window.location.href = dialog.dataset.newChat;
+    } else if (event.ctrlKey || event.metaKey) {
+      return;
+    } else if ((key === "/" || (key === "Escape" && event.shiftKey)) && composerFocus()) {
+      event.preventDefault();
+    } else if (key === "?") {
+      event.preventDefault();
+      dialog.showModal();
+    }
+  });
   // (end of Conversation controls)
 
   // === Phone drawer and theme ===
+  // At phone width the chat list is a drawer over the page. The menu button opens it and focus moves in
+  // (and stays in while it is open); Escape, the backdrop, the close button or a chosen chat close it,
+  // and focus goes back to the button.
+  function drawerOpen() {
+    var sidebar = document.getElementById("sidebar");
+    return !!sidebar && sidebar.classList.contains("open");
+  }
+
+  function drawerSet(open, returnFocus) {
+    var sidebar = document.getElementById("sidebar"), button = document.querySelector("[data-drawer-open]");
+    if (!sidebar || !button) return;
+    sidebar.classList.toggle("open", open);
+    document.querySelector(".drawer-backdrop").hidden = !open;
+    // What lies behind the open drawer is out of reach, for a screen reader too.
+    document.getElementById("main").inert = open;
+    button.setAttribute("aria-expanded", String(open));
+    if (open) (sidebar.querySelector("[aria-current=page]") || drawerStops(sidebar)[0]).focus();
+    else if (returnFocus) button.focus();
+  }
+
+  function drawerStops(sidebar) {
+    return Array.prototype.filter.call(sidebar.querySelectorAll("a[href], button, input, select, textarea"), function (el) {
+      return !el.disabled && el.offsetParent !== null;
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (!target.closest) return;
+    if (target.closest("[data-drawer-open]")) drawerSet(!drawerOpen(), true);
+    else if (drawerOpen() && target.closest("[data-drawer-close]")) drawerSet(false, true);
+    else if (drawerOpen() && target.closest("#sidebar a[href]")) drawerSet(false, false);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (!drawerOpen()) return;
+    if (event.key === "Escape") return drawerSet(false, true);
+    if (event.key !== "Tab") return;
+    var stops = drawerStops(document.getElementById("sidebar")), first = stops[0], last = stops[stops.length - 1];
+    if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+    else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
+  });
+
+  // Back at desktop width the sidebar is in the page again, not a drawer.
+  window.matchMedia("(max-width: 760px)").addEventListener("change", function (event) {
+    if (!event.matches && drawerOpen()) drawerSet(false, false);
+  });
   // (end of Phone drawer and theme)
 
   // === Taste ===
