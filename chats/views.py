@@ -16,7 +16,7 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db.models import prefetch_related_objects
-from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse, reverse_lazy
@@ -343,6 +343,12 @@ def option_generate(request, option_id):
 @login_required
 @require_GET
 def generation_detail(request, generation_id):
+    seen = request.GET.get("seen")
+    if seen and request.htmx:
+        # A running card's poll: while nothing it shows has changed, "no change" (htmx swaps nothing) after one
+        # small query, instead of the card drawn again. Its clock counts on in the page (app.js).
+        if generation_selectors.generation_poll_state(user=request.user, generation_id=generation_id) == seen:
+            return HttpResponse(status=204)
     return _generation_page(
         request, generation_selectors.generation_get(user=request.user, generation_id=generation_id)
     )

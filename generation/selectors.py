@@ -1,5 +1,7 @@
 """Reads of generation jobs, scoped to their owner, and of the style and motion catalogues."""
 
+import zlib
+
 from django.db.models import DateTimeField, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.http import Http404
 
@@ -13,6 +15,20 @@ def generation_get(*, user, generation_id) -> Generation:
         return Generation.objects.select_related("result").get(pk=generation_id, owner=user)
     except Generation.DoesNotExist:
         raise Http404("Generation not found.") from None
+
+
+def poll_state(*, status: str, stage: str, updated_at) -> str:
+    """A short token that changes whenever what a running job's card shows could change."""
+    return f"{status}.{updated_at.timestamp():.6f}.{zlib.crc32(stage.encode()):x}"
+
+
+def generation_poll_state(*, user, generation_id) -> str:
+    """The poll token of one of `user`'s jobs, in one small query (404 for anyone else's)."""
+    row = Generation.objects.filter(pk=generation_id, owner=user).values_list("status", "stage", "updated_at").first()
+    if row is None:
+        raise Http404("Generation not found.")
+    status, stage, updated_at = row
+    return poll_state(status=status, stage=stage, updated_at=updated_at)
 
 
 def generation_with_result(*, generation_id) -> Generation:

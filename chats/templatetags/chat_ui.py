@@ -3,6 +3,7 @@
 from django import template
 from django.utils import timezone
 
+from generation import selectors as generation_selectors
 from generation.model_catalogue import model_labels
 from generation.models import Generation
 
@@ -64,6 +65,14 @@ def elapsed(generation: Generation) -> str:
     start = generation.created_at
     end = generation.finished_at or timezone.now()
     return _seconds((end - start).total_seconds()) if start else ""
+
+
+@register.filter
+def poll_state(generation: Generation) -> str:
+    """The token a running card's poll sends back: the same token again is answered with "no change" (204)."""
+    return generation_selectors.poll_state(
+        status=generation.status, stage=generation.stage, updated_at=generation.updated_at
+    )
 
 
 @register.filter

@@ -48,7 +48,7 @@ def test_generate_answers_a_card_that_polls_until_it_is_final(alice, option):
     html = response.content.decode()
     generation = Generation.objects.get(option=option)
     assert "<html" not in html
-    assert f'hx-get="/generations/{generation.id}/"' in html
+    assert f'hx-get="/generations/{generation.id}/?seen=' in html
     assert 'hx-trigger="every 2s, higgs:wake from:body"' in html
     assert "Queued" in html
     assert f'hx-post="/generations/{generation.id}/cancel/"' in html
@@ -71,7 +71,7 @@ def test_the_chat_page_shows_generations_after_a_reload(alice, option):
     generation = Generation.objects.get(option=option)
     html = client.get(f"/chats/{option.message.chat_id}/").content.decode()
     assert f'id="generation-{generation.id}"' in html
-    assert f'hx-get="/generations/{generation.id}/"' in html  # pending work keeps updating
+    assert f'hx-get="/generations/{generation.id}/?seen=' in html  # pending work keeps updating
 
 
 def test_the_chosen_model_wins_and_a_model_of_another_kind_is_refused(alice, option):
@@ -257,3 +257,25 @@ def test_the_gallery_shows_results_across_chats(alice, bob, option):
     assert "<html" not in fragment and generation.result.file.url in fragment
     assert generation.result.file.url not in client_for(bob).get("/gallery/").content.decode()
     assert client.get("/gallery/?cursor=nonsense").status_code == 400
+
+
+def _poll_url(html: str) -> str:
+    return re.search(r'hx-get="(/generations/[^"]+\?seen=[^"]+)"', html).group(1).replace("&amp;", "&")
+
+
+def test_a_running_cards_poll_says_no_change_until_something_changes(alice, bob, option):
+    client = client_for(alice)
+    generate(client, option)
+    generation = Generation.objects.get(option=option)
+    card = client.get(f"/generations/{generation.id}/", headers=HX).content.decode()
+    poll = _poll_url(card)
+
+    unchanged = client.get(poll, headers=HX)
+    assert (unchanged.status_code, unchanged.content) == (204, b"")
+    # Another person learns nothing, not even that nothing changed.
+    assert client_for(bob).get(poll, headers=HX).status_code == 404
+
+    Generation.objects.filter(pk=generation.pk).update(stage="Rendering", updated_at=generation.updated_at)
+    changed = client.get(poll, headers=HX)
+    assert changed.status_code == 200 and "Rendering" in changed.content.decode()
+    assert _poll_url(changed.content.decode()) != poll

@@ -211,6 +211,17 @@
     if (!document.hidden && window.htmx) window.htmx.trigger(document.body, "higgs:wake");
   });
 
+  // A running job's clock counts on in the page: its polls answer "no change" (204) until something changes.
+  window.setInterval(function () {
+    var now = Date.now() / 1000;
+    Array.prototype.forEach.call(document.querySelectorAll("[data-poll] [data-since]"), function (clock) {
+      var seconds = Math.max(0, Math.floor(now - parseInt(clock.dataset.since, 10)));
+      clock.textContent = seconds >= 60
+        ? Math.floor(seconds / 60) + " min " + String(seconds % 60).padStart(2, "0") + " s"
+        : seconds + " s";
+    });
+  }, 1000);
+
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
     if (status === 403) notify("Your session has expired. Reload the page and log in again.");
