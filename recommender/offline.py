@@ -9,6 +9,7 @@ Deterministic: the same words, history and catalogue always give the same reply 
 nothing depends on the order of a set).
 """
 
+import logging
 import re
 import tomllib
 import unicodedata
@@ -27,6 +28,9 @@ from generation.models import GenerationModel, Motion, Style
 from recommender import asked as asking
 from recommender.asked import Asked, Fitted
 from recommender.types import OptionDraft, Preference, Reply
+
+# bm25s sets its own logger to DEBUG when imported ("Building index from tokens" at every catalogue change).
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 RECOMMENDER = "offline"
 OPTION_COUNT = 3
