@@ -91,10 +91,19 @@ def parameters_from_form(model, data) -> dict:
     return parameters
 
 
+WORDS_ORDER = {
+    name: place
+    for place, name in enumerate(("aspect_ratio", "duration", "resolution", "num_images", "batch_size", "seed"))
+}
+
+
 def parameters_words(parameters: dict) -> str:
-    """An option's settings in words: "9:16 · 10 s · 1080p"."""
+    """An option's settings in words, always in the same order: "9:16 · 10 s · 1080p" (PostgreSQL keeps a JSON
+    object's keys in its own order, so the stored order says nothing)."""
     words = []
-    for name, value in (parameters or {}).items():
+    given = parameters or {}
+    for name in sorted(given, key=lambda name: WORDS_ORDER.get(name, len(WORDS_ORDER))):
+        value = given[name]
         if value is None or value == "":
             continue
         if name == "aspect_ratio":
