@@ -37,6 +37,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from urllib.parse import quote
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -548,6 +549,13 @@ def _signed_in_cookie(user) -> str:
     return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
 
 
+def _poll_state(generation) -> str:
+    from generation.selectors import poll_state
+
+    generation.refresh_from_db()
+    return poll_state(status=generation.status, stage=generation.stage, updated_at=generation.updated_at)
+
+
 def phase_poll(stack: Stack, args) -> bool:
     """A running generation polled, by the API (a client's card) and by the chat page's card (htmx, with the
     session cookie): what each poll costs the web workers and PostgreSQL."""
@@ -574,8 +582,13 @@ def phase_poll(stack: Stack, args) -> bool:
             f"{stack.base}/api/generations/{generation.pk}",
             {"Authorization": f"Bearer {token}"},
         ),
-        "GET /generations/{id}/ (the page's card)": (
+        "GET /generations/{id}/ (the page's card, drawn again)": (
             f"{stack.base}/generations/{generation.pk}/",
+            {"Cookie": _signed_in_cookie(user), "HX-Request": "true"},
+        ),
+        # What the card polls while nothing it shows changes: its own token back, answered 204.
+        "GET /generations/{id}/?seen=... (the page's card, no change)": (
+            f"{stack.base}/generations/{generation.pk}/?seen={quote(_poll_state(generation))}",
             {"Cookie": _signed_in_cookie(user), "HX-Request": "true"},
         ),
     }
