@@ -12,8 +12,11 @@ from ninja import Query, Router, Schema, Status
 from ninja.responses import NinjaJSONEncoder
 from pydantic import Field
 
+from higgs_project.apikit.auth import api_auth_async
+from higgs_project.apikit.errors import ErrorOut
+from higgs_project.apikit.inputs import absolute_url
+
 from . import replies, selectors, services, uploads
-from .auth import api_auth_async
 from .schemas import (
     AttachmentOut,
     ChatEnvelope,
@@ -21,14 +24,12 @@ from .schemas import (
     ChatOut,
     ChatPage,
     ChatRenameIn,
-    ErrorOut,
     MessageEnvelope,
     MessageIn,
     MessageOut,
     MessagePage,
     OkOut,
     OptionOut,
-    absolute_url,
 )
 
 router = Router(tags=["chats"])

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from . import replies, search, selectors, services
+from .errors import ServiceError
 from .views import _decorate, _launch, _messages, _sidebar
 
 
@@ -76,7 +77,7 @@ async def message_edit(request, message_id):
     text = request.POST.get("text", "")
     try:
         user_message, reply, replaced = await sync_to_async(services.message_edit_begin)(message=message, text=text)
-    except services.ServiceError as exc:
+    except ServiceError as exc:
         return await sync_to_async(_edit_refused)(request, message, text, str(exc))
     _launch(reply=reply, user_message=user_message)
     if not request.htmx:

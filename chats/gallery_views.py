@@ -16,8 +16,8 @@ from django.views.decorators.http import require_GET
 from generation import downloads
 from generation import selectors as generation_selectors
 from generation.models import Generation
+from higgs_project.apikit.pagination import CursorError
 
-from .pagination import CursorError
 from .views import _page, _sidebar
 
 GALLERY_PAGE = 24

@@ -21,7 +21,7 @@ from recommender.types import ChatImages, OptionDraft, Preference, ReplySink, Tu
 
 from . import selectors
 from .models import Attachment, Message, Option
-from .services import render_payload_build, reply_stop_settle
+from .reply_rows import render_payload_build, reply_stop_settle
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +195,8 @@ async def reply_run(*, reply: Message, user_message: Message, events: asyncio.Qu
     except asyncio.CancelledError:
         if not recorder.stopped:
             raise
+        # The watcher must not cancel the writer again while the stopped reply is saved.
+        heartbeat.cancel()
         asyncio.current_task().uncancel()
         reply = await sync_to_async(_stopped)(reply=reply, content_text=recorder.text_so_far)
         # Its end, as a finished reply's: listeners show the message, which says it was stopped.

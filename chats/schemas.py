@@ -4,20 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from django.conf import settings
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from higgs_project.apikit.inputs import absolute_url
+
 from .models import Attachment, Chat, Message, Option
-
-
-def absolute_url(request, url: str | None) -> str | None:
-    """Media URLs the client can fetch: PUBLIC_BASE_URL, or the request's own host."""
-    if not url or url.startswith(("http://", "https://")):
-        return url or None
-    if settings.PUBLIC_BASE_URL:
-        return settings.PUBLIC_BASE_URL + url
-    return request.build_absolute_uri(url)
 
 
 def _absolute_chunks(request, chunks):
@@ -69,23 +61,6 @@ class ChatPage(Schema):
 
 class OkOut(Schema):
     ok: bool
-
-
-def contains_nul(value) -> bool:
-    """Whether a parsed JSON value holds a NUL character anywhere: PostgreSQL cannot store one in text."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list):
-        return any(contains_nul(v) for v in value)
-    if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    return False
-
-
-class ErrorOut(Schema):
-    """Every error answer: `detail` says what is wrong (for invalid input, a list of the faults)."""
-
-    detail: str | list[dict]
 
 
 class AttachmentOut(Schema):

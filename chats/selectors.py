@@ -6,11 +6,7 @@ from django.core.files.storage import default_storage
 from django.db.models import F, Prefetch
 from django.http import Http404
 
-from higgs_project.database import Read
-from recommender.types import Turn
-
-from .models import ApiToken, Attachment, Chat, Message, Option
-from .pagination import (
+from higgs_project.apikit.pagination import (
     CursorError,
     Page,
     cursor_position,
@@ -20,6 +16,10 @@ from .pagination import (
     page_of_rows,
     paginate_by_time,
 )
+from higgs_project.database import Read
+from recommender.types import Turn
+
+from .models import Attachment, Chat, Message, Option
 
 
 def chat_get(*, user, chat_id: uuid.UUID) -> Chat:
@@ -202,11 +202,3 @@ def attachment_list(*, chat: Chat, limit: int, cursor: str | None = None) -> Pag
         cursor=cursor,
         newest_first=False,
     )
-
-
-def api_token_find(*, key_hash: str) -> ApiToken | None:
-    # key_hash is unique: get() spares the ORDER BY that first() adds, on the hottest query there is.
-    try:
-        return ApiToken.objects.select_related("user").get(key_hash=key_hash, user__is_active=True)
-    except ApiToken.DoesNotExist:
-        return None

@@ -1,14 +1,9 @@
 """Writes to chats and messages: creating, renaming and deleting chats, posting a message and its reply."""
 
-import copy
-import hashlib
 import logging
 import secrets
-import threading
-import time
 
 from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
@@ -16,11 +11,16 @@ from django.utils import timezone
 
 from generation.model_catalogue import model_names, model_resolve
 from generation.model_schema import IMAGE_TO_VIDEO, KINDS
+from higgs_project.apikit.auth import ANONYMOUS_API_GROUP, token_hash
+from higgs_project.apikit.rate_limits import RateLimited, rate_wait, wait_words
 from recommender.services import recommender_name
 
 from . import selectors
+from .errors import ServiceError
 from .models import ApiToken, Attachment, Chat, Message, Option, ReplyRetry
-from .rate_limits import RateLimited, rate_wait, wait_words
+from .replies import reply_run
+from .reply_rows import reply_stop_settle
+from .uploads import UploadError, upload_find_by_url
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +28,6 @@ DEFAULT_CHAT_TITLE = "New chat"
 TITLE_MAX_LENGTH = 200
 MESSAGE_MAX_LENGTH = 8000
 TOKEN_PREFIX = "hgs_"
-
-
-class ServiceError(Exception):
-    """A request that cannot be carried out as asked; the message is meant for the person."""
 
 
 class MessageRateLimited(RateLimited, ServiceError):
@@ -91,8 +87,6 @@ def chat_delete(*, chat: Chat) -> None:
 
 def _attachments_resolve(*, owner, urls: list[str]) -> list[Attachment]:
     """The owner's attachments named by their download URLs; anything else is refused."""
-    from .uploads import UploadError, upload_find_by_url
-
     found = []
     for url in urls:
         attachment = selectors.attachment_find_by_url(owner=owner, url=url)
@@ -195,8 +189,6 @@ def message_post_begin(
 
 def message_post(*, chat: Chat, text: str | None, attachment_urls: list[str] | None = None, **preferences) -> Message:
     """Post a message and wait for the finished reply (for callers outside an event loop)."""
-    from .replies import reply_run
-
     user_message, reply = message_post_begin(chat=chat, text=text, attachment_urls=attachment_urls, **preferences)
     return async_to_sync(reply_run)(reply=reply, user_message=user_message)
 
@@ -262,18 +254,6 @@ def reply_stop(*, reply: Message) -> tuple[Message, bool]:
     return reply, stopped
 
 
-@transaction.atomic
-def reply_stop_settle(*, reply: Message, content_text: str | None) -> None:
-    """A stopped reply keeps its text so far (`content_text`, or the saved text when None) and none of its
-    options but those already generated from (Generation.option cascades, and results are paid for)."""
-    Option.objects.filter(message_id=reply.pk, generations__isnull=True).delete()
-    kept = list(Option.objects.filter(message_id=reply.pk))
-    fields = {"render_payload": render_payload_build(options=kept) if kept else None, "updated_at": timezone.now()}
-    if content_text is not None:
-        fields["content_text"] = content_text or None
-    Message.objects.filter(pk=reply.pk, status=Message.Status.STOPPED).update(**fields)
-
-
 def message_edit_keeps_turn(*, message: Message) -> bool:
     """Whether editing the message would post anew: the reply after it has options that were generated from."""
     from generation.models import Generation
@@ -331,111 +311,30 @@ def message_edit_begin(*, message: Message, text: str | None) -> tuple[Message, 
     return message, reply, True
 
 
-def render_payload_build(*, options: list[Option]) -> list[dict]:
-    """The chunks the external client draws after the prose: per option, its reason and a button."""
-    from generation.model_catalogue import model_labels
-
-    names = _catalogue_names(options)
-    labels = model_labels()
-    chunks = []
-    for option in options:
-        model_label = labels.get(option.model_key) or option.model_key
-        name = names.get(option.catalogue_id, "")
-        label = f"{name} · {model_label}" if name else model_label
-        chunks.append({"type": "text", "text": f"{label}: {option.reason}"})
-        chunks.append(
-            {"type": "button", "label": f"Generate {label}", "option_id": str(option.id), "model": option.model_key}
-        )
-    return chunks
-
-
-def _catalogue_names(options: list[Option]) -> dict[str, str]:
-    from generation.models import Motion, Style
-
-    style_ids = {o.style_id for o in options if o.style_id}
-    motion_ids = {o.motion_id for o in options if o.motion_id}
-    names = {}
-    if style_ids:
-        names |= {str(pk): name for pk, name in Style.objects.filter(pk__in=style_ids).values_list("pk", "name")}
-    if motion_ids:
-        names |= {str(pk): name for pk, name in Motion.objects.filter(pk__in=motion_ids).values_list("pk", "name")}
-    return names
-
-
-def _token_hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
+def option_result_show(*, generation, attachment: Attachment) -> None:
+    """A finished generation's result, on its option and in the reply that offered it, so a reload of the chat
+    shows it there (in the transaction that completes the job: generation.signals.generation_completed)."""
+    if not generation.option_id:
+        return
+    Option.objects.filter(pk=generation.option_id).update(result_url=attachment.file.url)
+    message = Message.objects.select_for_update().get(pk=generation.option.message_id)
+    chunk = {
+        "type": "video" if attachment.kind == Attachment.Kind.VIDEO else "image",
+        "imageUrl": attachment.file.url,
+        "alt": f"Result of {generation.model_key} for option {generation.option.position + 1}",
+        "option_id": str(generation.option_id),
+        "generation_id": str(generation.pk),
+        "mime": attachment.mime,
+    }
+    message.render_payload = [*(message.render_payload or []), chunk]
+    message.save(update_fields=["render_payload", "updated_at"])
 
 
 def api_token_create(*, user, name: str = "") -> tuple[ApiToken, str]:
     """A new API token; the raw secret is returned once and only its hash is kept."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name, prefix=raw[:12], key_hash=_token_hash(raw))
+    token = ApiToken.objects.create(user=user, name=name, prefix=raw[:12], key_hash=token_hash(raw))
     return token, raw
-
-
-# Tokens this process found lately, by key hash: (found at, the token with its user). A client calls in
-# bursts (a page load is several calls); each call would otherwise look the same token up again, the
-# costliest part of a small read. Saving or deleting any token or user here empties it; in other web
-# processes an entry lives API_TOKEN_CACHE_SECONDS at most. Unknown tokens are never kept.
-_tokens_seen: dict[str, tuple[float, ApiToken]] = {}
-_tokens_seen_lock = threading.Lock()
-TOKENS_SEEN_MAX = 10_000
-
-
-def api_tokens_forget() -> None:
-    with _tokens_seen_lock:
-        _tokens_seen.clear()
-
-
-def _token_seen(key_hash: str) -> ApiToken | None:
-    ttl = settings.API_TOKEN_CACHE_SECONDS
-    if ttl <= 0:
-        return None
-    with _tokens_seen_lock:
-        entry = _tokens_seen.get(key_hash)
-    if entry is None or time.monotonic() - entry[0] >= ttl:
-        return None
-    return entry[1]
-
-
-def _token_remember(key_hash: str, token: ApiToken) -> None:
-    if settings.API_TOKEN_CACHE_SECONDS <= 0:
-        return
-    with _tokens_seen_lock:
-        if len(_tokens_seen) >= TOKENS_SEEN_MAX:
-            _tokens_seen.clear()
-        _tokens_seen[key_hash] = (time.monotonic(), token)
-
-
-def api_token_authenticate(*, raw: str):
-    """The active user a raw token belongs to, or None."""
-    key_hash = _token_hash(raw)
-    token = _token_seen(key_hash)
-    if token is None:
-        token = selectors.api_token_find(key_hash=key_hash)
-        if token is None:
-            return None
-        _token_remember(key_hash, token)
-    now = timezone.now()
-    # Record use at most once a minute, so that reads stay reads.
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
-    # A copy: the kept token is shared by concurrent requests, and a request may change its user.
-    return copy.copy(token.user)
-
-
-# The group that marks the one account unauthenticated API calls may act as (see api_anonymous_user_create).
-ANONYMOUS_API_GROUP = "anonymous-api"
-
-
-def api_anonymous_user():
-    """The account unauthenticated API calls act as: only with API_ANONYMOUS_USER set, only an account made
-    for it (marked by its group, never an ordinary person's), and only while it is active."""
-    username = settings.API_ANONYMOUS_USER
-    if not username:
-        return None
-    return get_user_model().objects.filter(username=username, is_active=True, groups__name=ANONYMOUS_API_GROUP).first()
 
 
 @transaction.atomic

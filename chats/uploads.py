@@ -24,9 +24,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from generation import media
+from higgs_project.storage import storage_is_s3
 
+from .errors import ServiceError
 from .models import Attachment, Upload
-from .services import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +69,6 @@ class Presigned:
     download_url: str  # likewise
     expires_at: datetime
     key: str
-
-
-def storage_is_s3() -> bool:
-    from storages.backends.s3 import S3Storage
-
-    return isinstance(default_storage, S3Storage)
 
 
 def _media_type(content_type: str | None) -> str:

@@ -27,11 +27,12 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from generation import selectors as generation_selectors
 from generation import services as generation_services
 from generation.models import Generation
+from higgs_project.apikit.inputs import absolute_url
 
 from . import replies, selectors, services
+from .errors import ServiceError
 from .forms import GenerateForm, LoginForm, MessageForm, RenameForm, SignupForm
 from .models import Message
-from .schemas import absolute_url
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ async def chat_start(request):
     chat = await sync_to_async(services.chat_create)(owner=user)
     try:
         user_message, reply = await sync_to_async(services.message_post_begin)(chat=chat, **form.post_arguments())
-    except services.ServiceError as exc:
+    except ServiceError as exc:
         await sync_to_async(services.chat_delete)(chat=chat)
         return await sync_to_async(_composer_error)(request, str(exc))
     _launch(reply=reply, user_message=user_message)
@@ -156,7 +157,7 @@ def chat_rename(request, chat_id):
     if request.method == "POST" and form.is_valid():
         try:
             services.chat_rename(chat=chat, title=form.cleaned_data["title"])
-        except services.ServiceError as exc:
+        except ServiceError as exc:
             error = str(exc)
         else:
             if not request.htmx:
@@ -194,7 +195,7 @@ async def message_create(request, chat_id):
         return await sync_to_async(_composer_error)(request, form.error_text())
     try:
         user_message, reply = await sync_to_async(services.message_post_begin)(chat=chat, **form.post_arguments())
-    except services.ServiceError as exc:
+    except ServiceError as exc:
         return await sync_to_async(_composer_error)(request, str(exc))
     _launch(reply=reply, user_message=user_message)
     if not request.htmx:
@@ -210,7 +211,7 @@ async def reply_retry(request, message_id):
     reply = await sync_to_async(selectors.message_get)(user=user, message_id=message_id)
     try:
         user_message, reply = await sync_to_async(services.reply_retry_begin)(reply=reply)
-    except services.ServiceError as exc:
+    except ServiceError as exc:
         return HttpResponseBadRequest(conditional_escape(str(exc)))
     _launch(reply=reply, user_message=user_message)
     if not request.htmx:
@@ -414,7 +415,7 @@ async def generation_animate(request, generation_id):
     user = await request.auser()
     try:
         user_message, reply = await sync_to_async(_animate_begin)(user, generation_id)
-    except services.ServiceError as exc:
+    except ServiceError as exc:
         return HttpResponseBadRequest(conditional_escape(str(exc)))
     _launch(reply=reply, user_message=user_message)
     url = reverse("chat_detail", args=[reply.chat_id])

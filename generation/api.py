@@ -13,10 +13,11 @@ from django.http import Http404
 from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
-from chats.auth import api_auth_async
-from chats.pagination import Page
-from chats.schemas import ErrorOut, absolute_url, contains_nul
 from chats.selectors import option_get
+from higgs_project.apikit.auth import api_auth_async
+from higgs_project.apikit.errors import ErrorOut
+from higgs_project.apikit.inputs import absolute_url, contains_nul
+from higgs_project.apikit.pagination import Page
 from higgs_project.database import Read
 
 from . import credits, model_catalogue, selectors, services

@@ -21,6 +21,7 @@ class GenerationConfig(AppConfig):
         post_migrate.connect(_load_models, sender=self, dispatch_uid="generation-load-models")
         from django.db.models.signals import post_delete, post_save
 
+        from . import tasks  # noqa: F401  (enqueues the steps the services plan)
         from .model_catalogue import model_labels_forget
         from .models import GenerationModel, ModelAlias
 

@@ -8,10 +8,11 @@ which the recommender reads as a sign of what people like.
 
 from pathlib import PurePosixPath
 
-from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.text import slugify
+
+from higgs_project.storage import download_url, storage_is_s3
 
 from .models import Generation
 
@@ -39,18 +40,9 @@ def generation_download_mark(generation: Generation) -> None:
 
 def download_response(generation: Generation):
     """The result as an attachment: streamed from local storage, or a redirect to a presigned S3 GET."""
-    from chats.uploads import storage_is_s3
-
     result, name = generation.result, download_name(generation)
     if storage_is_s3():
-        url = default_storage.url(
-            result.file.name,
-            parameters={
-                "ResponseContentDisposition": f'attachment; filename="{name}"',
-                "ResponseContentType": result.mime,
-            },
-        )
-        return HttpResponseRedirect(url)
+        return HttpResponseRedirect(download_url(result.file.name, file_name=name, content_type=result.mime))
     try:
         stream = result.file.open("rb")
     except FileNotFoundError:

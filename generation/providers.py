@@ -8,6 +8,9 @@ import logging
 
 from django.conf import settings
 
+from chats.selectors import attachment_find_by_url
+from higgs_project.storage import storage_is_s3
+
 from .higgsfield import HiggsfieldClient, HiggsfieldError, RequestStatus
 from .model_catalogue import model_get
 from .model_schema import TEXT_TO_IMAGE, body_with_image, image_field
@@ -138,8 +141,6 @@ def _catalogue_name(generation) -> str:
 
 def _source_image(generation) -> bytes | None:
     """The image to animate, when it is one of ours."""
-    from chats.selectors import attachment_find_by_url
-
     attachment = attachment_find_by_url(owner=generation.owner, url=generation.image_url)
     if attachment is None or not attachment.file:
         return None
@@ -154,9 +155,6 @@ def _source_image(generation) -> bytes | None:
 def _fetchable_image_url(generation, client: HiggsfieldClient) -> str:
     """An image URL Higgsfield can fetch: a fresh presigned GET or public URL from S3, our public URL, or
     (local disk without PUBLIC_BASE_URL: our host may be a laptop) the image put on Higgsfield's own storage."""
-    from chats.selectors import attachment_find_by_url
-    from chats.uploads import storage_is_s3
-
     url = generation.image_url
     attachment = attachment_find_by_url(owner=generation.owner, url=generation.image_url)
     if attachment is None or not attachment.file:

@@ -5,7 +5,7 @@ import zlib
 from django.db.models import DateTimeField, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.http import Http404
 
-from chats.pagination import Page, paginate_by_time
+from higgs_project.apikit.pagination import Page, paginate_by_time
 
 from .models import Generation, Motion, Style
 

@@ -24,10 +24,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from chats.models import Attachment, Option
-from chats.rate_limits import RateLimited, rate_wait, wait_words
 from chats.selectors import attachment_find_by_url
-from chats.uploads import UploadError, upload_find_by_url
 from higgs_project import outbound
+from higgs_project.apikit.rate_limits import RateLimited, rate_wait, wait_words
 
 from . import credits, media
 from .higgsfield import HiggsfieldError, RequestStatus
@@ -46,6 +45,7 @@ from .model_schema import (
 )
 from .models import Generation, Motion, Style
 from .providers import get_provider, provider_name
+from .signals import generation_completed, own_file_find, step_planned
 
 logger = logging.getLogger(__name__)
 
@@ -151,11 +151,10 @@ def _image_url_check(*, owner, url: str, absolute_url) -> None:
     if not host or host in ours or OUR_FILE_PATH.search(unquote(parts.path)):
         if scheme not in ("", "http", "https"):
             raise GenerationError(f"{IMAGE_URL_REFUSED}.")
-        try:
-            if attachment_find_by_url(owner=owner, url=url) or upload_find_by_url(owner=owner, url=url):
-                return
-        except UploadError as exc:
-            raise GenerationError(str(exc), status=exc.status) from None
+        if attachment_find_by_url(owner=owner, url=url):
+            return
+        if any(found for _, found in own_file_find.send(sender=Generation, owner=owner, url=url)):
+            return
         raise GenerationError(f"{IMAGE_URL_REFUSED}: this is not one of your files.")
     if scheme != "https":
         raise GenerationError(f"{IMAGE_URL_REFUSED}: this one is not https.")
@@ -499,26 +498,26 @@ def generation_cancel(*, generation: Generation) -> Generation:
 
 def _enqueue_submit(generation: Generation, delay: float = 0) -> None:
     """Plan the submission; a submit step planned before is now stale and will stop."""
-    from .tasks import generation_submit
-
     token = secrets.token_hex(8)
     Generation.objects.filter(pk=generation.pk).update(track_token=token, updated_at=timezone.now())
     generation.track_token = token
-    task = generation_submit.using(run_after=timezone.now() + timedelta(seconds=delay)) if delay else generation_submit
+    run_after = timezone.now() + timedelta(seconds=delay) if delay else None
     generation_id = str(generation.pk)
-    transaction.on_commit(lambda: task.enqueue(generation_id, token))
+    transaction.on_commit(
+        lambda: step_planned.send(sender=Generation, step="submit", args=(generation_id, token), run_after=run_after)
+    )
 
 
 def _schedule_track(generation: Generation, delay: float) -> None:
     """Plan the next tracking step; any step planned before is now stale and will stop."""
-    from .tasks import generation_track
-
     token = secrets.token_hex(8)
     due = timezone.now() + timedelta(seconds=delay)
     Generation.objects.filter(pk=generation.pk).update(track_token=token, next_check_at=due)
     generation.track_token, generation.next_check_at = token, due
     generation_id = str(generation.pk)
-    transaction.on_commit(lambda: generation_track.using(run_after=due).enqueue(generation_id, token))
+    transaction.on_commit(
+        lambda: step_planned.send(sender=Generation, step="track", args=(generation_id, token), run_after=due)
+    )
 
 
 def _poll_delay(generation: Generation) -> float:
@@ -683,29 +682,11 @@ def _complete(*, generation: Generation, status: RequestStatus) -> bool:
         )
         moved = _move(generation, Generation.ACTIVE, S.COMPLETED, result=attachment, stage="", error="")
         if moved and generation.option_id:
-            Option.objects.filter(pk=generation.option_id).update(result_url=attachment.file.url)
-            _reply_show_result(generation=generation, attachment=attachment)
+            generation_completed.send(sender=Generation, generation=generation, attachment=attachment)
         if not moved:
             # Cancelled, timed out or completed by a twin delivery meanwhile: ours is not needed.
             attachment.delete()
     return moved
-
-
-def _reply_show_result(*, generation: Generation, attachment: Attachment) -> None:
-    """Add the result to the reply that offered the option, so a reload of the chat shows it there."""
-    from chats.models import Message
-
-    message = Message.objects.select_for_update().get(pk=generation.option.message_id)
-    chunk = {
-        "type": "video" if attachment.kind == Attachment.Kind.VIDEO else "image",
-        "imageUrl": attachment.file.url,
-        "alt": f"Result of {generation.model_key} for option {generation.option.position + 1}",
-        "option_id": str(generation.option_id),
-        "generation_id": str(generation.pk),
-        "mime": attachment.mime,
-    }
-    message.render_payload = [*(message.render_payload or []), chunk]
-    message.save(update_fields=["render_payload", "updated_at"])
 
 
 def generation_webhook(*, token: str, body) -> bool:
@@ -727,10 +708,10 @@ def generation_webhook(*, token: str, body) -> bool:
         raise GenerationError(str(exc), status=400) from None
     if status.status == "completed":
         # Copying the result is the worker's job, not the webhook request's.
-        from .tasks import generation_complete
-
         generation_id, url = str(generation.pk), status.result_url
-        transaction.on_commit(lambda: generation_complete.enqueue(generation_id, url))
+        transaction.on_commit(
+            lambda: step_planned.send(sender=Generation, step="complete", args=(generation_id, url), run_after=None)
+        )
         return True
     return generation_apply_status(generation=generation, status=status)
 

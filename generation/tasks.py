@@ -4,10 +4,14 @@ Each step is short (one call to the provider) and plans the next one with run_af
 tracking a job never holds a worker asleep.
 """
 
+from django.dispatch import receiver
+
 # Our `task` is Django's, plus the request id: a job's log lines share the id of the request that started it.
 from higgs_project.observability import task
 
 from . import services
+from .models import Generation
+from .signals import step_planned
 
 
 @task()
@@ -25,3 +29,15 @@ def generation_track(generation_id: str, token: str) -> None:
 @task(priority=20)
 def generation_complete(generation_id: str, result_url: str) -> None:
     services.generation_complete_step(generation_id=generation_id, result_url=result_url)
+
+
+STEPS = {"submit": generation_submit, "track": generation_track, "complete": generation_complete}
+
+
+@receiver(step_planned, sender=Generation)
+def step_enqueue(sender, *, step, args, run_after, **kwargs):
+    """The services plan a step (on commit); it is enqueued here, so that they never import these tasks."""
+    task = STEPS[step]
+    if run_after is not None:
+        task = task.using(run_after=run_after)
+    task.enqueue(*args)

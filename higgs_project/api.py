@@ -12,16 +12,17 @@ from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
 from chats.api import router as chats_router
-from chats.auth import api_auth
-from chats.pagination import CursorError
-from chats.rate_limits import RateLimited
-from chats.schemas import ErrorOut, contains_nul
-from chats.services import ServiceError
+from chats.errors import ServiceError
 from chats.uploads import UploadError
 from generation.api import router as generation_router
 from generation.catalogue_api import router as catalogue_router
 from generation.credits_api import router as credits_router
 from generation.services import GenerationError
+from higgs_project.apikit.auth import api_auth
+from higgs_project.apikit.errors import ErrorOut
+from higgs_project.apikit.inputs import contains_nul
+from higgs_project.apikit.pagination import CursorError
+from higgs_project.apikit.rate_limits import RateLimited
 from recommender.api import router as taste_router
 
 from .readiness import database_check, readiness_checks

@@ -22,7 +22,7 @@ from django.contrib.sessions import middleware as sessions
 from django.middleware import clickjacking, common, csp, csrf, security
 from django.middleware.gzip import GZipMiddleware
 
-from chats.auth import SAFE_METHODS
+from higgs_project.apikit.auth import SAFE_METHODS
 
 
 def _in_thread(hook, *args):

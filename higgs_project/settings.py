@@ -256,6 +256,10 @@ API_ANONYMOUS_USER = env.str("API_ANONYMOUS_USER", default="")
 # follow; a token revoked (or a person deactivated) in another process stops working within this time.
 # 0 looks every token up every time.
 API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=5.0)
+# The model of API tokens (key_hash, last_used_at, user), found by name so that the API plumbing imports no app.
+API_TOKEN_MODEL = "chats.ApiToken"
+# Tasks the worker enqueues once an hour (by path: the worker, in generation, imports no other app's tasks).
+WORKER_HOURLY_TASKS = ["chats.tasks.uploads_cleanup"]
 API_PAGE_MAX_LIMIT = env.int("API_PAGE_MAX_LIMIT", default=100)
 # Absolute URLs of media are built from this when set, else from the request's host.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")

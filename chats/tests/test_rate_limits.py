@@ -8,8 +8,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
 from chats import services
+from chats.errors import ServiceError
 from chats.models import Chat, Message
-from chats.rate_limits import rate_parse, wait_words
+from higgs_project.apikit.rate_limits import rate_parse, wait_words
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +100,7 @@ def test_staff_are_limited_too(admin_user, seed_catalogue, settings):
     fill(chat, 1)
     with pytest.raises(services.MessageRateLimited) as caught:
         services.message_post_begin(chat=chat, text=TEXT)
-    assert isinstance(caught.value, services.ServiceError)
+    assert isinstance(caught.value, ServiceError)
     assert 3590 <= caught.value.retry_after <= 3600
     assert str(caught.value) == "You're sending messages quickly. Try again in 60 minutes."
 

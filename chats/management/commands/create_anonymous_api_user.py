@@ -6,7 +6,8 @@ API_ANONYMOUS_USER=NAME set, every caller without credentials is this one accoun
 
 from django.core.management.base import BaseCommand, CommandError
 
-from chats.services import ServiceError, api_anonymous_user_create
+from chats.errors import ServiceError
+from chats.services import api_anonymous_user_create
 
 
 class Command(BaseCommand):

@@ -19,11 +19,11 @@ from django.db import close_old_connections, connection
 from django.tasks import task_backends
 from django.tasks.signals import task_finished, task_started
 from django.utils.crypto import get_random_string
+from django.utils.module_loading import import_string
 from django_tasks_db.management.commands.db_worker import Worker as DBWorker
 from django_tasks_redis import RedisTaskBackend
 from django_tasks_redis.management.commands.run_redis_tasks import Command as RedisWorker
 
-from chats.tasks import uploads_cleanup
 from generation.services import generations_watchdog
 
 logger = logging.getLogger("generation.watchdog")
@@ -46,7 +46,8 @@ def _watch(stop: threading.Event) -> None:
             # Hourly, as a task of its own: several workers enqueueing it at once is harmless.
             if _uploads_cleanup_due(last_cleanup, time.monotonic()):
                 last_cleanup = time.monotonic()
-                uploads_cleanup.enqueue()
+                for path in settings.WORKER_HOURLY_TASKS:
+                    import_string(path).enqueue()
         except Exception:
             logger.exception("Watchdog pass failed")
     connection.close()
