@@ -171,3 +171,13 @@ def fast_generation(settings, tmp_path):
     settings.PREVIEW_QUEUE_SECONDS = 0.0
     settings.PREVIEW_WORK_SECONDS = 0.1
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def page(app, seed_catalogue, request):
+    """A Chromium tab for a browser test module's `app` (its server's base URL), with the catalogue loaded;
+    its last page is saved as artifacts/screenshots/<test name>.png."""
+    from higgs_project.testing import browser_tab
+
+    with browser_tab(request.node.name) as tab:
+        yield tab

@@ -223,14 +223,19 @@ def reply_retry_begin(*, reply: Message) -> tuple[Message, Message]:
             raise ServiceError("There is no message for this reply to answer.")
         _retry_rate_check(owner_id=owner_id)
         reply.options.all().delete()
-        reply.status = Message.Status.PENDING
-        reply.content_text = None
-        reply.render_payload = None
-        reply.error = ""
-        reply.recommender = recommender_name()
-        reply.save(update_fields=["status", "content_text", "render_payload", "error", "recommender", "updated_at"])
-        ReplyRetry.objects.create(owner_id=owner_id, reply=reply)
+        _reply_write_again(reply=reply, owner_id=owner_id)
     return user_message, reply
+
+
+def _reply_write_again(*, reply: Message, owner_id) -> None:
+    """Set a reply back to pending, to be written anew (its options already removed), and count the retry."""
+    reply.status = Message.Status.PENDING
+    reply.content_text = None
+    reply.render_payload = None
+    reply.error = ""
+    reply.recommender = recommender_name()
+    reply.save(update_fields=["status", "content_text", "render_payload", "error", "recommender", "updated_at"])
+    ReplyRetry.objects.create(owner_id=owner_id, reply=reply)
 
 
 def reply_stop(*, reply: Message) -> tuple[Message, bool]:
@@ -296,13 +301,7 @@ def message_edit_begin(*, message: Message, text: str | None) -> tuple[Message, 
             message.save(update_fields=["content_text", "updated_at"])
             # None has results (checked above); the filter keeps one that a click made meanwhile.
             reply.options.filter(generations__isnull=True).delete()
-            reply.status = Message.Status.PENDING
-            reply.content_text = None
-            reply.render_payload = None
-            reply.error = ""
-            reply.recommender = recommender_name()
-            reply.save(update_fields=["status", "content_text", "render_payload", "error", "recommender", "updated_at"])
-            ReplyRetry.objects.create(owner_id=owner_id, reply=reply)
+            _reply_write_again(reply=reply, owner_id=owner_id)
     if keep_turn:
         if not text:
             raise ServiceError("Write what you would like to make: an empty message cannot be sent.")

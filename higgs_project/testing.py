@@ -1,5 +1,6 @@
 """The product as real processes, for the tests and benches that need a server on loopback."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -141,3 +142,56 @@ def start_worker(env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "manage.py", "run_worker", "--interval", "0.2"], cwd=settings.BASE_DIR, env=env
     )
+
+
+# Jobs and polls quick enough for a browser test: the preview provider waits 1 s, fails none, polls often.
+QUICK_JOBS = {
+    "PREVIEW_QUEUE_SECONDS": "1",
+    "PREVIEW_WORK_SECONDS": "1",
+    "PREVIEW_FAIL_EVERY": "0",
+    "GENERATION_POLL_FIRST_SECONDS": "0.3",
+    "GENERATION_POLL_MAX_SECONDS": "0.5",
+}
+
+
+def app_env(django_db_blocker, media_root, *, claude=None, **overrides) -> dict:
+    """The environment of a server on the test database: media in `media_root`, replies from the fake Claude
+    `claude` (from the offline recommender when None), QUICK_JOBS, quiet logs, then `overrides`."""
+    with django_db_blocker.unblock():
+        url = database_url(connection)
+    replies = (
+        {"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": claude.url} if claude else {"ANTHROPIC_API_KEY": ""}
+    )
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "MEDIA_ROOT": str(media_root),
+        **replies,
+        **QUICK_JOBS,
+        "LOG_LEVEL": "WARNING",
+        **overrides,
+    }
+
+
+@contextmanager
+def running_app(env: dict, *, worker: bool = True):
+    """uvicorn (and `manage.py run_worker` unless `worker` is False) with `env`; yields the base URL."""
+    web, base = start_web(env)
+    processes = [web, start_worker(env)] if worker else [web]
+    try:
+        yield base
+    finally:
+        stop(*processes)
+
+
+@contextmanager
+def fake_claude(step, *, count: int = 200):
+    """Our fake Anthropic server on loopback, answering `count` calls with `step`."""
+    from recommender.tests.fake_anthropic import FakeAnthropic
+
+    claude = FakeAnthropic().start()
+    claude.script(*[step] * count)
+    try:
+        yield claude
+    finally:
+        claude.stop()

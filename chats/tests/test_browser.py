@@ -4,16 +4,13 @@ running as separate processes on the test database, with the fake Claude and the
 Each test saves a screenshot of its final page in artifacts/screenshots/.
 """
 
-import os
 import re
 from functools import partial
 
 import pytest
-from django.db import connection
 
 from bench.fake_model import answer
-from higgs_project.testing import browser_tab, database_url, start_web, start_worker, stop
-from recommender.tests.fake_anthropic import FakeAnthropic
+from higgs_project.testing import app_env, fake_claude, running_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,34 +19,12 @@ PASSWORD = "a long harbour sunrise"
 
 @pytest.fixture(scope="module")
 def app(django_db_setup, django_db_blocker, tmp_path_factory):
-    """uvicorn and `manage.py run_worker` on the test database, with the fake Claude."""
-    claude = FakeAnthropic().start()
-    claude.script(*[partial(answer, delay=0.3)] * 200)
-    with django_db_blocker.unblock():
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(connection),
-            "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
-            "ANTHROPIC_API_KEY": "test-key",
-            "ANTHROPIC_BASE_URL": claude.url,
-            "PREVIEW_QUEUE_SECONDS": "3",
-            "PREVIEW_WORK_SECONDS": "1",
-            "PREVIEW_FAIL_EVERY": "2",
-            "GENERATION_POLL_FIRST_SECONDS": "0.3",
-            "GENERATION_POLL_MAX_SECONDS": "0.5",
-            "LOG_LEVEL": "WARNING",
-        }
-    web, base = start_web(env)
-    worker = start_worker(env)
-    yield base
-    stop(web, worker)
-    claude.stop()
-
-
-@pytest.fixture
-def page(app, seed_catalogue, request):
-    with browser_tab(request.node.name) as tab:
-        yield tab
+    """uvicorn and `manage.py run_worker` on the test database, with the fake Claude; every second job fails."""
+    with fake_claude(partial(answer, delay=0.3)) as claude:
+        media = tmp_path_factory.mktemp("media")
+        env = app_env(django_db_blocker, media, claude=claude, PREVIEW_QUEUE_SECONDS="3", PREVIEW_FAIL_EVERY="2")
+        with running_app(env) as base:
+            yield base
 
 
 def sign_up(page, app, name):

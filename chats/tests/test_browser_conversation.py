@@ -6,17 +6,15 @@ uvicorn runs as a separate process on the test database, with the fake Claude, w
 "slowly". Each test saves a screenshot of its final page in artifacts/screenshots/.
 """
 
-import os
 import re
 from functools import partial
 
 import pytest
-from django.db import connection
 
 from bench.fake_model import answer
 from chats.tests.test_browser import send, sign_up
-from higgs_project.testing import browser_tab, database_url, start_web, stop
-from recommender.tests.fake_anthropic import FakeAnthropic, reply, text
+from higgs_project.testing import app_env, fake_claude, running_app
+from recommender.tests.fake_anthropic import reply, text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,27 +32,10 @@ def slow_or_quick(request):
 
 @pytest.fixture(scope="module")
 def app(django_db_setup, django_db_blocker, tmp_path_factory):
-    claude = FakeAnthropic().start()
-    claude.script(*[slow_or_quick] * 200)
-    with django_db_blocker.unblock():
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(connection),
-            "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
-            "ANTHROPIC_API_KEY": "test-key",
-            "ANTHROPIC_BASE_URL": claude.url,
-            "LOG_LEVEL": "WARNING",
-        }
-    web, base = start_web(env)
-    yield base
-    stop(web)
-    claude.stop()
-
-
-@pytest.fixture
-def page(app, seed_catalogue, request):
-    with browser_tab(request.node.name) as tab:
-        yield tab
+    with fake_claude(slow_or_quick) as claude:
+        env = app_env(django_db_blocker, tmp_path_factory.mktemp("media"), claude=claude)
+        with running_app(env, worker=False) as base:
+            yield base
 
 
 def expect(target):

@@ -7,7 +7,6 @@ preview provider (which never fails here). Each test saves a screenshot of its f
 artifacts/screenshots/.
 """
 
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -19,8 +18,7 @@ from bench.fake_model import answer
 from chats.tests.test_browser import send, sign_up
 from generation import services as generation_services
 from generation.models import Generation
-from higgs_project.testing import SHOTS, browser_tab, database_url, start_web, start_worker, stop
-from recommender.tests.fake_anthropic import FakeAnthropic
+from higgs_project.testing import SHOTS, app_env, browser_tab, fake_claude, running_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,40 +27,22 @@ DANGER = "rgb(179, 38, 30)"  # --danger in app.css: the colour of errors
 
 @pytest.fixture(scope="module")
 def env(django_db_setup, django_db_blocker, tmp_path_factory):
-    claude = FakeAnthropic().start()
-    claude.script(*[partial(answer, delay=0.3)] * 200)
-    with django_db_blocker.unblock():
-        yield {
-            **os.environ,
-            "DATABASE_URL": database_url(connection),
-            "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
-            "ANTHROPIC_API_KEY": "test-key",
-            "ANTHROPIC_BASE_URL": claude.url,
-            "PREVIEW_QUEUE_SECONDS": "3",
-            "PREVIEW_WORK_SECONDS": "1",
-            "PREVIEW_FAIL_EVERY": "0",
-            "GENERATION_POLL_FIRST_SECONDS": "0.3",
-            "GENERATION_POLL_MAX_SECONDS": "0.5",
-            "LOG_LEVEL": "WARNING",
-        }
-    claude.stop()
+    with fake_claude(partial(answer, delay=0.3)) as claude:
+        yield app_env(django_db_blocker, tmp_path_factory.mktemp("media"), claude=claude, PREVIEW_QUEUE_SECONDS="3")
 
 
 @pytest.fixture(scope="module")
 def app(env):
     """uvicorn and `manage.py run_worker`."""
-    web, base = start_web(env)
-    worker = start_worker(env)
-    yield base
-    stop(web, worker)
+    with running_app(env) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def limited_app(env):
     """uvicorn taking one message a minute from each person (no worker: nothing is generated there)."""
-    web, base = start_web({**env, "RATE_LIMIT_MESSAGES": "1/minute"})
-    yield base
-    stop(web)
+    with running_app({**env, "RATE_LIMIT_MESSAGES": "1/minute"}, worker=False) as base:
+        yield base
 
 
 @pytest.fixture

@@ -7,12 +7,10 @@ PNGs and MP4 clips, stored where that process reads its media. Each test saves a
 in artifacts/screenshots/ (the grid's, gallery_grid.png at 1280x800, is the README's docs/gallery.png).
 """
 
-import os
 import re
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from chats import services as chat_services
@@ -21,7 +19,7 @@ from chats.tests.test_browser import sign_up
 from chats.tests.test_browser_feedback import expect, outside_the_page
 from chats.tests.test_pages_gallery import made
 from generation.models import Generation
-from higgs_project.testing import SHOTS, browser_tab, database_url, start_web, stop
+from higgs_project.testing import SHOTS, app_env, browser_tab, running_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,17 +43,8 @@ def media_root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def app(django_db_setup, django_db_blocker, media_root):
     """uvicorn on the test database (no worker: the results are made here)."""
-    with django_db_blocker.unblock():
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(connection),
-            "MEDIA_ROOT": str(media_root),
-            "ANTHROPIC_API_KEY": "",
-            "LOG_LEVEL": "WARNING",
-        }
-    web, base = start_web(env)
-    yield base
-    stop(web)
+    with running_app(app_env(django_db_blocker, media_root), worker=False) as base:
+        yield base
 
 
 @pytest.fixture

@@ -8,20 +8,17 @@ preview provider (which never fails here). Each test saves a screenshot of its f
 artifacts/screenshots/.
 """
 
-import os
 import re
 from functools import partial
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 
 from bench.fake_model import answer
 from chats.tests.test_browser import send, sign_up
 from chats.tests.test_browser_feedback import generate, outside_the_page
 from generation.credits import credits_adjust, credits_balance
-from higgs_project.testing import browser_tab, database_url, start_web, start_worker, stop
-from recommender.tests.fake_anthropic import FakeAnthropic
+from higgs_project.testing import app_env, browser_tab, fake_claude, running_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,27 +26,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(scope="module")
 def app(django_db_setup, django_db_blocker, tmp_path_factory):
     """uvicorn and `manage.py run_worker` on the test database, with the fake Claude."""
-    claude = FakeAnthropic().start()
-    claude.script(*[partial(answer, delay=0.2)] * 200)
-    with django_db_blocker.unblock():
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(connection),
-            "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
-            "ANTHROPIC_API_KEY": "test-key",
-            "ANTHROPIC_BASE_URL": claude.url,
-            "PREVIEW_QUEUE_SECONDS": "1",
-            "PREVIEW_WORK_SECONDS": "1",
-            "PREVIEW_FAIL_EVERY": "0",
-            "GENERATION_POLL_FIRST_SECONDS": "0.3",
-            "GENERATION_POLL_MAX_SECONDS": "0.5",
-            "LOG_LEVEL": "WARNING",
-        }
-    web, base = start_web(env)
-    worker = start_worker(env)
-    yield base
-    stop(web, worker)
-    claude.stop()
+    with fake_claude(partial(answer, delay=0.2)) as claude:
+        env = app_env(django_db_blocker, tmp_path_factory.mktemp("media"), claude=claude)
+        with running_app(env) as base:
+            yield base
 
 
 @pytest.fixture

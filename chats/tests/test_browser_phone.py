@@ -6,16 +6,13 @@ uvicorn runs as a separate process on the test database, with the fake Claude. E
 of its final page in artifacts/screenshots/.
 """
 
-import os
 from functools import partial
 
 import pytest
-from django.db import connection
 
 from bench.fake_model import answer
 from chats.tests.test_browser import send, sign_up
-from higgs_project.testing import browser_tab, database_url, start_web, stop
-from recommender.tests.fake_anthropic import FakeAnthropic
+from higgs_project.testing import app_env, browser_tab, fake_claude, running_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,21 +22,10 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture(scope="module")
 def app(django_db_setup, django_db_blocker, tmp_path_factory):
     """uvicorn on the test database, with the fake Claude (nothing is generated here: no worker)."""
-    claude = FakeAnthropic().start()
-    claude.script(*[partial(answer, delay=0.1)] * 50)
-    with django_db_blocker.unblock():
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(connection),
-            "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
-            "ANTHROPIC_API_KEY": "test-key",
-            "ANTHROPIC_BASE_URL": claude.url,
-            "LOG_LEVEL": "WARNING",
-        }
-    web, base = start_web(env)
-    yield base
-    stop(web)
-    claude.stop()
+    with fake_claude(partial(answer, delay=0.1), count=50) as claude:
+        env = app_env(django_db_blocker, tmp_path_factory.mktemp("media"), claude=claude)
+        with running_app(env, worker=False) as base:
+            yield base
 
 
 @pytest.fixture

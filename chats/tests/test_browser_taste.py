@@ -6,13 +6,10 @@ uvicorn and the worker run as separate processes on the test database, with the 
 key) and the local preview provider. Each test saves a screenshot of its final page in artifacts/screenshots/.
 """
 
-import os
-
 import pytest
-from django.db import connection
 
 from chats.tests.test_browser import sign_up
-from higgs_project.testing import SHOTS, browser_tab, database_url, start_web, start_worker, stop
+from higgs_project.testing import SHOTS, app_env, running_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,29 +17,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(scope="module")
 def app(django_db_setup, django_db_blocker, tmp_path_factory):
     """uvicorn and `manage.py run_worker`, replies from the offline recommender."""
-    with django_db_blocker.unblock():
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(connection),
-            "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
-            "ANTHROPIC_API_KEY": "",
-            "PREVIEW_QUEUE_SECONDS": "0",
-            "PREVIEW_WORK_SECONDS": "0.3",
-            "PREVIEW_FAIL_EVERY": "0",
-            "GENERATION_POLL_FIRST_SECONDS": "0.3",
-            "GENERATION_POLL_MAX_SECONDS": "0.5",
-            "LOG_LEVEL": "WARNING",
-        }
-        web, base = start_web(env)
-        worker = start_worker(env)
+    media = tmp_path_factory.mktemp("media")
+    env = app_env(django_db_blocker, media, PREVIEW_QUEUE_SECONDS="0", PREVIEW_WORK_SECONDS="0.3")
+    with running_app(env) as base:
         yield base
-        stop(web, worker)
-
-
-@pytest.fixture
-def page(app, seed_catalogue, request):
-    with browser_tab(request.node.name) as tab:
-        yield tab
 
 
 def expect(target):

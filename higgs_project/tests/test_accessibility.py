@@ -6,18 +6,15 @@ uvicorn and the worker run as separate processes on the test database, with the 
 preview provider, so that the chat shows a reply, its options and a finished result.
 """
 
-import os
 import re
 from functools import partial
 
 import pytest
-from django.db import connection
 from django.template.loader import render_to_string
 
 from bench.fake_model import answer
 from chats.tests.test_browser import PASSWORD, send, sign_up
-from higgs_project.testing import SHOTS, browser_tab, database_url, start_web, start_worker, stop
-from recommender.tests.fake_anthropic import FakeAnthropic
+from higgs_project.testing import SHOTS, app_env, fake_claude, running_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,33 +25,10 @@ FAILING = {"serious", "critical"}
 @pytest.fixture(scope="module")
 def app(django_db_setup, django_db_blocker, tmp_path_factory):
     """uvicorn and `manage.py run_worker` on the test database, with the fake Claude."""
-    claude = FakeAnthropic().start()
-    claude.script(*[partial(answer, delay=0.1)] * 50)
-    with django_db_blocker.unblock():
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(connection),
-            "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
-            "ANTHROPIC_API_KEY": "test-key",
-            "ANTHROPIC_BASE_URL": claude.url,
-            "PREVIEW_QUEUE_SECONDS": "1",
-            "PREVIEW_WORK_SECONDS": "1",
-            "PREVIEW_FAIL_EVERY": "0",
-            "GENERATION_POLL_FIRST_SECONDS": "0.3",
-            "GENERATION_POLL_MAX_SECONDS": "0.5",
-            "LOG_LEVEL": "WARNING",
-        }
-    web, base = start_web(env)
-    worker = start_worker(env)
-    yield base
-    stop(web, worker)
-    claude.stop()
-
-
-@pytest.fixture
-def page(app, seed_catalogue, request):
-    with browser_tab(request.node.name) as tab:
-        yield tab
+    with fake_claude(partial(answer, delay=0.1), count=50) as claude:
+        env = app_env(django_db_blocker, tmp_path_factory.mktemp("media"), claude=claude)
+        with running_app(env) as base:
+            yield base
 
 
 def expect(target):
