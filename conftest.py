@@ -181,3 +181,17 @@ def page(app, seed_catalogue, request):
 
     with browser_tab(request.node.name) as tab:
         yield tab
+
+
+@pytest.fixture
+def claude(settings):
+    """Our fake Anthropic server on loopback, with the settings pointing at it."""
+    from recommender.tests.fake_anthropic import FakeAnthropic
+
+    server = FakeAnthropic(api_key="test-key").start()
+    settings.ANTHROPIC_API_KEY = "test-key"
+    settings.ANTHROPIC_BASE_URL = server.url
+    settings.ANTHROPIC_MAX_RETRIES = 2
+    settings.ANTHROPIC_TIMEOUT = 5
+    yield server
+    server.stop()

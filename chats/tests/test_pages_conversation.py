@@ -15,7 +15,7 @@ from bench.fake_model import answer
 from chats import replies, search, services
 from chats.models import Message, Option, ReplyRetry
 from generation.models import Generation
-from recommender.tests.fake_anthropic import FakeAnthropic, reply, text
+from recommender.tests.fake_anthropic import reply, text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,14 +25,11 @@ LONG = " ".join(f"word{n}" for n in range(300))
 
 
 @pytest.fixture
-def claude(settings):
-    server = FakeAnthropic(api_key="test-key").start()
-    settings.ANTHROPIC_API_KEY = "test-key"
-    settings.ANTHROPIC_BASE_URL = server.url
+def claude(claude, settings):
+    """The fake Claude, without retries and with time for a slow reply."""
     settings.ANTHROPIC_MAX_RETRIES = 0
     settings.ANTHROPIC_TIMEOUT = 20
-    yield server
-    server.stop()
+    return claude
 
 
 @pytest.fixture

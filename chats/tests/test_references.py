@@ -7,7 +7,7 @@ from chats import services as chat_services
 from conftest import run_tasks_until
 from generation import services as generation_services
 from generation.models import Generation
-from recommender.tests.fake_anthropic import FakeAnthropic, reply, text, tool_use
+from recommender.tests.fake_anthropic import reply, text, tool_use
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,27 +95,20 @@ def test_another_persons_pictures_are_never_pointed_at(alice, bob, chat_with_pic
     assert options and {(option.kind, option.source_image_url) for option in options} == {("text_to_video", "")}
 
 
-def test_with_claude_the_words_point_at_the_picture_and_its_options_animate_it(alice, chat_with_pictures, settings):
+def test_with_claude_the_words_point_at_the_picture_and_its_options_animate_it(alice, chat_with_pictures, claude):
+    # The pictures were made first, by the offline recommender's options; now the fake Claude answers.
     chat, _, newest = chat_with_pictures
-    server = FakeAnthropic(api_key="test-key").start()
-    try:
-        settings.ANTHROPIC_API_KEY = "test-key"
-        settings.ANTHROPIC_BASE_URL = server.url
-        prompt = " ".join(
-            ["The lighthouse beam sweeps the dusk sky as the camera slowly pushes in over the cliff edge."] * 12
-        )
-        moves = [
-            {"kind": "image_to_video", "model": model, "ref": ref, "prompt": prompt, "reason": "A slow push-in."}
-            for model, ref in (("dop", "M1"), ("kling-2-5", "M2"))
-        ]
-        server.script(
-            reply(text("Let's bring that picture to life."), *(tool_use("add_option", move) for move in moves))
-        )
-        answer = chat_services.message_post(chat=chat, text="now make it a video")
-    finally:
-        server.stop()
-    assert server.request_count == 1
-    sent = server.requests[0].body["messages"][-1]["content"]
+    prompt = " ".join(
+        ["The lighthouse beam sweeps the dusk sky as the camera slowly pushes in over the cliff edge."] * 12
+    )
+    moves = [
+        {"kind": "image_to_video", "model": model, "ref": ref, "prompt": prompt, "reason": "A slow push-in."}
+        for model, ref in (("dop", "M1"), ("kling-2-5", "M2"))
+    ]
+    claude.script(reply(text("Let's bring that picture to life."), *(tool_use("add_option", move) for move in moves)))
+    answer = chat_services.message_post(chat=chat, text="now make it a video")
+    assert claude.request_count == 1
+    sent = claude.requests[0].body["messages"][-1]["content"]
     assert "picture made earlier in this chat" in sent
     options = list(answer.options.all())
     assert [(option.kind, option.source_image_url) for option in options] == [
