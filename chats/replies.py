@@ -89,35 +89,14 @@ def _now():
     return timezone.now()
 
 
-# How many of a chat's newest pictures are looked at for "animate it" or "the second one as a video".
-CHAT_IMAGES_READ = 12
-
-
-def _chat_images(*, chat_id, before_position: int) -> ChatImages:
-    """The pictures made or attached in a chat before a message: the newest, and the newest reply's by option."""
-    rows = list(
-        Attachment.objects.filter(chat_id=chat_id, kind=Attachment.Kind.IMAGE, message__position__lt=before_position)
-        .exclude(file="")
-        .select_related("message", "option")
-        .order_by("-created_at")[:CHAT_IMAGES_READ]
-    )
-    if not rows:
-        return ChatImages()
-    by_option: dict[int, str] = {}
-    made = [row for row in rows if row.option_id is not None]
-    if made:
-        newest_reply = made[0].message_id
-        for row in made:
-            if row.message_id == newest_reply:
-                by_option.setdefault(row.option.position, row.file.url)
-    places = range(max(by_option) + 1) if by_option else range(0)
-    return ChatImages(newest=rows[0].file.url, by_option=tuple(by_option.get(place, "") for place in places))
-
-
 def _context(*, reply: Message, user_message: Message) -> tuple[list[Turn], bool, ChatImages]:
     history = selectors.message_history(chat_id=reply.chat_id, before_position=user_message.position)
     has_image = user_message.attachments.filter(kind=Attachment.Kind.IMAGE).exists()
-    images = ChatImages() if has_image else _chat_images(chat_id=reply.chat_id, before_position=user_message.position)
+    images = (
+        ChatImages()
+        if has_image
+        else selectors.chat_images(chat_id=reply.chat_id, before_position=user_message.position)
+    )
     return history, has_image, images
 
 

@@ -17,7 +17,7 @@ from higgs_project.apikit.pagination import (
     paginate_by_time,
 )
 from higgs_project.database import Read
-from recommender.types import Turn
+from recommender.types import ChatImages, Turn
 
 from .models import Attachment, Chat, Message, Option
 
@@ -202,3 +202,28 @@ def attachment_list(*, chat: Chat, limit: int, cursor: str | None = None) -> Pag
         cursor=cursor,
         newest_first=False,
     )
+
+
+# How many of a chat's newest pictures are looked at for "animate it" or "the second one as a video".
+CHAT_IMAGES_READ = 12
+
+
+def chat_images(*, chat_id, before_position: int) -> ChatImages:
+    """The pictures made or attached in a chat before a message: the newest, and the newest reply's by option."""
+    rows = list(
+        Attachment.objects.filter(chat_id=chat_id, kind=Attachment.Kind.IMAGE, message__position__lt=before_position)
+        .exclude(file="")
+        .select_related("message", "option")
+        .order_by("-created_at")[:CHAT_IMAGES_READ]
+    )
+    if not rows:
+        return ChatImages()
+    by_option: dict[int, str] = {}
+    made = [row for row in rows if row.option_id is not None]
+    if made:
+        newest_reply = made[0].message_id
+        for row in made:
+            if row.message_id == newest_reply:
+                by_option.setdefault(row.option.position, row.file.url)
+    places = range(max(by_option) + 1) if by_option else range(0)
+    return ChatImages(newest=rows[0].file.url, by_option=tuple(by_option.get(place, "") for place in places))
