@@ -698,7 +698,11 @@ def generation_webhook(*, token: str, body) -> bool:
         raise GenerationError("Unknown webhook.", status=404)
     # The delivery must name the job's request (flat body and envelope alike carry it at the top).
     request_id = body.get("request_id") if isinstance(body, dict) else None
-    if not generation.provider_request_id or request_id != generation.provider_request_id:
+    if not generation.provider_request_id and not generation.is_final:
+        # A quick job's delivery can overtake our record of its submission: the sender is asked to deliver
+        # again (any non-2xx is retried), and the worker's poll covers a sender that never does.
+        raise GenerationError("The job is still being submitted; deliver again shortly.", status=409)
+    if request_id != generation.provider_request_id:
         raise GenerationError("The delivery does not match this job.", status=400)
     if generation.is_final:
         return False

@@ -121,8 +121,10 @@ SHOTS = settings.BASE_DIR / "artifacts" / "screenshots"
 def browser_tab(shot: str, *, width: int = 1280, height: int = 900):
     """A Chromium tab (Debian's browser, through Playwright); when done, its page is saved as
     artifacts/screenshots/<shot>.png, and any script error the page raised fails the test."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # CI runs two suites at once on two cores: a page may answer seconds late, though never wrongly.
+    expect.set_options(timeout=15_000)
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = chromium_launch(p)

@@ -188,6 +188,7 @@ def test_webhooks_in_the_envelope_shape_complete_jobs_too(
     settings.PUBLIC_BASE_URL = live_server.url
     settings.GENERATION_WEBHOOK_POLL_SECONDS = 60
     higgsfield.webhook_format = "envelope"
+    higgsfield.work_seconds = 0.3
     payload = (
         {"mode": "text-to-image", "model_name": "nano-banana", "prompt": "a lighthouse"}
         if kind == "image"
@@ -203,7 +204,9 @@ def test_webhooks_in_the_envelope_shape_complete_jobs_too(
     assert higgsfield.status_calls[higgsfield.submissions[0].request_id] <= 1
 
 
-def test_a_webhook_with_an_unknown_token_or_another_request_is_refused(alice_api, option, anon_api):
+def test_a_webhook_with_an_unknown_token_or_another_request_is_refused(
+    higgsfield, alice_api, option, anon_api, run_worker
+):
     from django.test import Client
 
     client = Client()
@@ -213,15 +216,35 @@ def test_a_webhook_with_an_unknown_token_or_another_request_is_refused(alice_api
         ).status_code
         == 404
     )
+    higgsfield.work_seconds = 30
     generation_id = start(alice_api, option)
     token = Generation.objects.get(pk=generation_id).webhook_token
+    run_worker(lambda: Generation.objects.get(pk=generation_id).status != "queued")
     response = client.post(
         f"/api/higgsfield/webhook/{token}",
         {"status": "completed", "request_id": "someone-else"},
         content_type="application/json",
     )
     assert response.status_code == 400
-    assert Generation.objects.get(pk=generation_id).status == "queued"
+    assert Generation.objects.get(pk=generation_id).status in ("submitted", "in_progress")
+
+
+def test_a_webhook_that_overtakes_its_submission_is_asked_again_and_changes_nothing(alice_api, option):
+    """A quick job's delivery can arrive before the worker has saved the request id Higgsfield gave it: the
+    sender is told to deliver again (409, which a webhook sender retries), and the job is left as it was."""
+    from django.test import Client
+
+    generation_id = start(alice_api, option)
+    token = Generation.objects.get(pk=generation_id).webhook_token
+    response = Client().post(
+        f"/api/higgsfield/webhook/{token}",
+        {"status": "completed", "request_id": "not-known-yet"},
+        content_type="application/json",
+    )
+    assert response.status_code == 409
+    assert "still being submitted" in response.json()["detail"]
+    generation = Generation.objects.get(pk=generation_id)
+    assert (generation.status, generation.provider_request_id) == ("queued", "")
 
 
 def test_sync_catalog_imports_higgsfields_lists(higgsfield, db):
