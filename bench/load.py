@@ -647,8 +647,15 @@ def phase_replies(stack: Stack, args) -> bool:
             rounds = []
             for number in range(args.reply_rounds + 1):  # the first warms the connections up, unmeasured
                 calls = stack.claude.request_count
+                before, bench_before = await asyncio.to_thread(cpu_snapshot, stack), time.process_time()
                 times, waits = await post_all(number, clients, chats)
-                rounds.append((times, waits, stack.claude.request_count - calls))
+                after, bench_after = await asyncio.to_thread(cpu_snapshot, stack), time.process_time()
+                cpu = {
+                    "web": cpu_used(before, after, "web"),
+                    "postgres": cpu_used(before, after, "postgres"),
+                    "bench": bench_after - bench_before,
+                }
+                rounds.append((times, waits, stack.claude.request_count - calls, cpu))
                 await asyncio.sleep(1.0)
             return rounds[1:]
         finally:
@@ -661,7 +668,10 @@ def phase_replies(stack: Stack, args) -> bool:
         f"the fake Claude taking {args.model_seconds:g} s a call"
     )
     overheads, failed = [], 0
-    for number, (times, waits, calls) in enumerate(rounds, 1):
+    cpu_total = {"web": 0.0, "postgres": 0.0, "bench": 0.0}
+    for number, (times, waits, calls, cpu) in enumerate(rounds, 1):
+        for name, seconds in cpu.items():
+            cpu_total[name] += seconds
         done = [t for t in times if t is not None]
         failed += len(times) - len(done)
         # Each post's share of the model's time: one call a post, unless an option was refused and asked again.
@@ -674,6 +684,12 @@ def phase_replies(stack: Stack, args) -> bool:
             f"max {max(done, default=float('nan')) * 1000:.0f} ms; the model called after p50 "
             f"{percentile(waits, 0.5) * 1000:.0f} ms, p95 {percentile(waits, 0.95) * 1000:.0f} ms"
         )
+    replies = max(len(overheads) + failed, 1)
+    print(
+        f"  CPU a reply: web {cpu_total['web'] / replies * 1000:.1f} ms, PostgreSQL "
+        f"{cpu_total['postgres'] / replies * 1000:.1f} ms, this bench's clients and fake Claude "
+        f"{cpu_total['bench'] / replies * 1000:.1f} ms"
+    )
     p95 = percentile(overheads, 0.95) * 1000
     met = not failed and p95 <= REPLY_TARGET_OVERHEAD_MS
     print(

@@ -144,12 +144,12 @@ async def _watch(recorder: ReplyRecorder, writer: asyncio.Task) -> None:
     touched = time.monotonic()
     while True:
         await asyncio.sleep(STOP_CHECK_SECONDS)
-        pending = Message.objects.filter(pk=recorder.reply.pk, status=Message.Status.PENDING)
         if time.monotonic() - max(touched, recorder._saved_at) >= HEARTBEAT_SECONDS:
             touched = time.monotonic()
+            pending = Message.objects.filter(pk=recorder.reply.pk, status=Message.Status.PENDING)
             still = await pending.aupdate(updated_at=_now()) > 0
         else:
-            still = await pending.aexists()
+            still = await selectors.reply_still_pending(reply_id=recorder.reply.pk)
         if not still:
             recorder.stopped = True
             writer.cancel()

@@ -141,6 +141,17 @@ async def message_list_on_loop(*, user, chat_id: uuid.UUID, limit: int, after: s
     return Page(items=items, next_cursor=next_cursor, has_more=has_more), attachments
 
 
+_reply_pending_read = Read(
+    lambda *, limit, reply_id: Message.objects.filter(pk=reply_id, status=Message.Status.PENDING).values("id")
+)
+
+
+async def reply_still_pending(*, reply_id: uuid.UUID) -> bool:
+    """Whether a reply is still being written (not stopped, not ended), read on the event loop: its writer
+    asks twice a second."""
+    return bool(await _reply_pending_read(reply_id=reply_id))
+
+
 async def _chat_exists_or_404(*, user, chat_id: uuid.UUID) -> None:
     if not await _chat_exists_read(owner_id=user.pk, chat_id=chat_id):
         raise Http404("Chat not found.")

@@ -10,6 +10,7 @@ Django's own ASGI handler, with two changes that halve what a request costs the 
 A task that outlives its request (a reply whose reader went away) sends its later steps to one thread
 shared by all such tasks, and each of those steps gives its database connections back when it ends:
 no end of request will (Django's handler left them open in a thread of asgiref's until it was collected).
+With a pool, every step of a request does the same, so a reply waiting on Claude holds no connection.
 
 And for the hot reads (`docs/performance.md`):
 
@@ -45,7 +46,7 @@ from django.utils.log import log_response
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "higgs_project.settings")
 django.setup(set_prefix=False)
 
-from higgs_project.database import reads_on_loop  # noqa: E402 - needs the settings set up
+from higgs_project.database import pooled_connections_release, reads_on_loop  # noqa: E402 - needs the settings
 from higgs_project.middleware import middleware_on_loop  # noqa: E402
 
 # What a call with `Authorization: Bearer ...` to the API skips of settings.MIDDLEWARE (see above).
@@ -58,6 +59,10 @@ BROWSER_ONLY_MIDDLEWARE = {
     "django_htmx.middleware.HtmxMiddleware",
 }
 API_PREFIX = "/api/"
+
+# With a pool, each step of a request gives its connection back when it ends (a reply's request stays open
+# while Claude writes: see pooled_connections_release); without one, the request's thread keeps it.
+POOLED = any(conn.get("OPTIONS", {}).get("pool") for conn in settings.DATABASES.values())
 
 # Idle request threads kept for the next requests; a burst beyond this many at once ends its extra threads.
 IDLE_THREADS_KEPT = 32
@@ -96,6 +101,8 @@ class RequestThread(ThreadPoolExecutor):
         try:
             return fn(*args, **kwargs)
         finally:
+            if POOLED:
+                pooled_connections_release()
             with self._lock:
                 self._in_flight -= 1
 

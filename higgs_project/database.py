@@ -36,6 +36,20 @@ def pooled_connection_check(conn) -> None:
         ConnectionPool.check_connection(conn)
 
 
+def pooled_connections_release() -> None:
+    """Give this thread's pooled connections back to their pool, but not one inside a transaction.
+
+    A request's thread keeps the connection it took until the request ends; a reply keeps its request
+    open while Claude writes (a second or more), so each of its steps gives the connection back instead,
+    and a burst of replies needs no more connections than it has database steps running at once.
+    """
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and not conn.in_atomic_block and conn.settings_dict["OPTIONS"].get("pool"):
+            conn.close()
+
+
 class _LoopConnections:
     """The connections of the reads of one event loop: up to DATABASE_ASYNC_POOL_MAX_SIZE at once (a read
     waits for one beyond that), kept while idle. No background task: a read makes a connection when no idle

@@ -130,10 +130,19 @@ _catalogue: list = [None, None]
 
 
 def _catalogue_rows() -> tuple:
-    return tuple(
-        tuple(table.objects.filter(enabled=True).order_by("sort_order", "name", "pk").values_list("pk", "updated_at"))
-        for table in (Style, Motion, GenerationModel)
+    """How many styles, motions and models are enabled, and when the last of each changed, in one query: any
+    saved change (an edit, a new order, enabling, disabling, a row added or deleted) changes it."""
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        f"(SELECT COUNT(*) FROM {quote(t._meta.db_table)} WHERE {quote('enabled')}), "
+        f"(SELECT MAX({quote('updated_at')}) FROM {quote(t._meta.db_table)} WHERE {quote('enabled')})"
+        for t in (Style, Motion, GenerationModel)
     )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns}")  # noqa: S608 - table and column names from our models, no input
+        return tuple(cursor.fetchone())
 
 
 def catalogue_load() -> Catalogue:

@@ -541,6 +541,7 @@ _TRAILING = [
 ]
 
 
+@lru_cache(maxsize=4096)
 def _subject_phrase(text: str) -> str:
     """The part of a message that names what to show: "Make me a photo of a fox, please" → "a fox"."""
     phrase = " ".join(text.split())
@@ -583,7 +584,7 @@ def _without_settings(phrase: str) -> str:
 @dataclass(frozen=True)
 class _Message:
     text: str
-    words: list[tuple[str, str]]
+    words: tuple[tuple[str, str], ...]
     subject: str | None
     follows_up: bool
     medium: str | None  # "video", "image" or None when the message does not say
@@ -592,8 +593,10 @@ class _Message:
     reference: str = ""  # the words that point at an earlier result ("animate it")
 
 
+# A chat's earlier messages are read again for every reply: each is read once per process.
+@lru_cache(maxsize=4096)
 def _read_message(text: str) -> _Message:
-    words = _words(text)
+    words = tuple(_words(text))
     stems = [stem for stem, _ in words]
     phrase = _subject_phrase(text)
     # Settings alone ("5 seconds is enough", "four variations please") name no subject of their own.
@@ -641,6 +644,12 @@ class _Request:
     reference: str = ""
 
 
+@lru_cache(maxsize=4096)
+def _message_terms(text: str) -> tuple[tuple[str, str], ...]:
+    """The concepts and telling words of a message, its settings ("16:9", "5 seconds") left out."""
+    return tuple(_terms(asking.without_settings(text), for_request=True).items())
+
+
 def _read_request(text: str, has_image: bool, history: list[str], kind: str = "") -> tuple[_Request, _Message]:
     messages = [_read_message(t) for t in history if t and t.strip()]
     current = _read_message(text or "")
@@ -668,7 +677,7 @@ def _read_request(text: str, has_image: bool, history: list[str], kind: str = ""
     changes: list[str] = []
     for message in thread:
         weight = FOLLOW_UP_WEIGHT if follows_up and message is current else 1.0
-        for term, surface in _terms(asking.without_settings(message.text), for_request=True).items():
+        for term, surface in _message_terms(message.text):
             emphasis = EMPHASIS.get(term.removeprefix("#"), 1.0) if term.startswith("#") else 1.0
             weights[term] = max(weights.get(term, 0.0), weight * emphasis)
             surfaces.setdefault(term, surface)
