@@ -2,6 +2,7 @@
 found lately are forgotten when any token or user changes; a finished generation shows in the reply that
 offered it, and a job may use the person's uploads (generation.signals)."""
 
+from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -30,6 +31,12 @@ def attachment_file_delete(sender, instance, **kwargs):
 @receiver(post_delete, sender=User)
 def api_tokens_changed(sender, **kwargs):
     # A revoked token, a deactivated or deleted person: refused from the next call on, in this process.
+    api_tokens_forget()
+
+
+@receiver(user_logged_out)
+def sessions_changed(sender, **kwargs):
+    # A session ended here: no poll of this process accepts its cookie any more.
     api_tokens_forget()
 
 

@@ -27,6 +27,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from generation import selectors as generation_selectors
 from generation import services as generation_services
 from generation.models import Generation
+from higgs_project.apikit.auth import session_user_id
 from higgs_project.apikit.inputs import absolute_url
 
 from . import replies, selectors, services
@@ -341,15 +342,25 @@ def option_generate(request, option_id):
     return render(request, "chats/chat.html#generation", {"generation": generation, "balance_changed": True})
 
 
-@login_required
 @require_GET
-def generation_detail(request, generation_id):
+async def generation_detail(request, generation_id):
     seen = request.GET.get("seen")
     if seen and request.htmx:
         # A running card's poll: while nothing it shows has changed, "no change" (htmx swaps nothing) after one
-        # small query, instead of the card drawn again. Its clock counts on in the page (app.js).
-        if generation_selectors.generation_poll_state(user=request.user, generation_id=generation_id) == seen:
-            return HttpResponse(status=204)
+        # small query on the event loop, instead of the card drawn again. Its clock counts on in the page
+        # (app.js). Anything else (signed out, someone else's job, a change) is the card, as below.
+        user_id = await session_user_id(request)
+        if user_id is not None:
+            state = await generation_selectors.generation_poll_state_on_loop(
+                user_id=user_id, generation_id=generation_id
+            )
+            if state == seen:
+                return HttpResponse(status=204)
+    return await sync_to_async(_generation_card)(request, generation_id)
+
+
+@login_required
+def _generation_card(request, generation_id):
     return _generation_page(
         request, generation_selectors.generation_get(user=request.user, generation_id=generation_id)
     )

@@ -6,6 +6,7 @@ from django.db.models import DateTimeField, F, OuterRef, Q, QuerySet, Subquery, 
 from django.http import Http404
 
 from higgs_project.apikit.pagination import Page, paginate_by_time
+from higgs_project.database import Read
 
 from .models import Generation, Motion, Style
 
@@ -22,13 +23,17 @@ def poll_state(*, status: str, stage: str, updated_at) -> str:
     return f"{status}.{updated_at.timestamp():.6f}.{zlib.crc32(stage.encode()):x}"
 
 
-def generation_poll_state(*, user, generation_id) -> str:
-    """The poll token of one of `user`'s jobs, in one small query (404 for anyone else's)."""
-    row = Generation.objects.filter(pk=generation_id, owner=user).values_list("status", "stage", "updated_at").first()
-    if row is None:
-        raise Http404("Generation not found.")
-    status, stage, updated_at = row
-    return poll_state(status=status, stage=stage, updated_at=updated_at)
+_poll_row_read = Read(
+    lambda *, limit, owner_id, generation_id: Generation.objects.filter(pk=generation_id, owner_id=owner_id).values(
+        "status", "stage", "updated_at"
+    )
+)
+
+
+async def generation_poll_state_on_loop(*, user_id, generation_id) -> str | None:
+    """`generation_poll_state` read on the event loop; None for a job that is not `user_id`'s."""
+    rows = await _poll_row_read(owner_id=user_id, generation_id=generation_id)
+    return poll_state(**rows[0]) if rows else None
 
 
 def generation_with_result(*, generation_id) -> Generation:

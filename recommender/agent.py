@@ -15,6 +15,7 @@ of a cut answer is kept.
 """
 
 import asyncio
+import json
 import logging
 import re
 import weakref
@@ -447,10 +448,10 @@ async def compose(
     prose: list[str] = []
     client = _client()
 
-    async def settle(block, results: list[dict], round_number: int) -> None:
+    async def settle(block: dict, results: list[dict], round_number: int) -> None:
         """Check a finished tool call: show a good option at once, refuse a bad one back to the model."""
         draft, refusal = option_check(
-            block.input,
+            block["input"],
             catalogue=catalogue,
             has_image=has_image,
             accepted=accepted,
@@ -460,48 +461,75 @@ async def compose(
         if draft is not None:
             accepted.append(draft)
             await sink.option(draft)
-            results.append(_tool_result(block.id, f"Accepted as option {len(accepted)}."))
+            results.append(_tool_result(block["id"], f"Accepted as option {len(accepted)}."))
         else:
             logger.info("Refused an option in round %s: %s", round_number, refusal)
-            results.append(_tool_result(block.id, f"Refused: {refusal}", error=True))
+            results.append(_tool_result(block["id"], f"Refused: {refusal}", error=True))
 
     try:
         for round_number in range(1, settings.RECOMMENDER_MAX_TOOL_ROUNDS + 1):
             # The prose is the first round's; later rounds only correct refused options.
             speak = not prose
             results: list[dict] = []
+            # The answer's blocks as the API would list them, to send back in a correction round. The SDK's
+            # stream helper builds a snapshot of the whole message at every event (and parses a tool call's
+            # JSON again at each piece of it): the raw events, and each call's JSON read once at its end,
+            # cost a fraction of that.
+            blocks: list[dict] = []
+            block, json_parts, stop_reason = None, [], None
             # A finished tool call waits for the next block or the stop reason: if the answer was cut at
             # max_tokens, its last tool call may be cut too, and is never shown.
             pending = None
-            async with client.messages.stream(
+            stream = await client.messages.create(
                 model=settings.ANTHROPIC_MODEL,
                 max_tokens=max(settings.ANTHROPIC_MAX_TOKENS, REPLY_TOKENS),
                 thinking=THINKING,
                 system=system,
                 tools=[catalogue.tool],
                 messages=messages,
-            ) as stream:
+                stream=True,
+            )
+            async with stream:
                 async for event in stream:
-                    if event.type == "text" and speak:
-                        prose.append(event.text)
-                        await sink.text(event.text)
-                    elif event.type == "content_block_start" and pending is not None:
-                        await settle(pending, results, round_number)
-                        pending = None
-                    elif event.type == "content_block_stop" and event.content_block.type == "tool_use":
-                        pending = event.content_block
-                    elif event.type == "message_delta":
-                        if pending is not None and event.delta.stop_reason not in CUT_SHORT:
+                    kind = event.type
+                    if kind == "content_block_delta":
+                        delta = event.delta
+                        if delta.type == "text_delta":
+                            block["text"] += delta.text
+                            if speak:
+                                prose.append(delta.text)
+                                await sink.text(delta.text)
+                        elif delta.type == "input_json_delta":
+                            json_parts.append(delta.partial_json)
+                        elif delta.type == "thinking_delta":
+                            block["thinking"] = block.get("thinking", "") + delta.thinking
+                        elif delta.type == "signature_delta":
+                            block["signature"] = block.get("signature", "") + delta.signature
+                    elif kind == "content_block_start":
+                        if pending is not None:
+                            await settle(pending, results, round_number)
+                            pending = None
+                        block, json_parts = event.content_block.model_dump(exclude_none=True), []
+                        blocks.append(block)
+                    elif kind == "content_block_stop" and block is not None and block["type"] == "tool_use":
+                        # Like the SDK: a call whose JSON arrived in no piece at all has an empty input.
+                        if json_parts:
+                            block["input"] = json.loads("".join(json_parts))
+                        pending = block
+                    elif kind == "message_delta":
+                        stop_reason = event.delta.stop_reason
+                        if pending is not None and stop_reason not in CUT_SHORT:
                             await settle(pending, results, round_number)
                         pending = None
-                final = await stream.get_final_message()
-            if final.stop_reason in CUT_SHORT:
-                logger.warning("Claude stopped early: %s", final.stop_reason)
-                raise AgentError(CUT_SHORT[final.stop_reason])
+            if stop_reason in CUT_SHORT:
+                logger.warning("Claude stopped early: %s", stop_reason)
+                raise AgentError(CUT_SHORT[stop_reason])
+            if stop_reason is None:
+                raise ValueError("the answer ended without its stop reason")
             # Enough good options end the reply, even beside a refused one: a correction would cost a call.
             if not results or len(accepted) >= MIN_OPTIONS:
                 break
-            messages.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in final.content]})
+            messages.append({"role": "assistant", "content": blocks})
             note = f"{len(accepted)} option(s) accepted so far; offer {MIN_OPTIONS} to {MAX_OPTIONS} in all."
             messages.append({"role": "user", "content": [*results, {"type": "text", "text": note}]})
         else:

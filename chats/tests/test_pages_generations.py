@@ -279,3 +279,21 @@ def test_a_running_cards_poll_says_no_change_until_something_changes(alice, bob,
     changed = client.get(poll, headers=HX)
     assert changed.status_code == 200 and "Rendering" in changed.content.decode()
     assert _poll_url(changed.content.decode()) != poll
+
+
+def test_a_poll_with_the_cookie_of_a_session_that_ended_is_not_answered(alice, option, settings):
+    from django.test import Client
+
+    settings.API_TOKEN_CACHE_SECONDS = 60
+    client = client_for(alice)
+    generate(client, option)
+    generation = Generation.objects.get(option=option)
+    poll = _poll_url(client.get(f"/generations/{generation.id}/", headers=HX).content.decode())
+    assert client.get(poll, headers=HX).status_code == 204  # the session is now remembered for its polls
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+
+    client.post("/accounts/logout/")
+    stale = Client()
+    stale.cookies[settings.SESSION_COOKIE_NAME] = cookie
+    answer = stale.get(poll, headers=HX)
+    assert answer.status_code == 302 and "/accounts/login/" in answer["Location"]

@@ -44,6 +44,37 @@ TOKENS_SEEN_MAX = 10_000
 def api_tokens_forget() -> None:
     with _tokens_seen_lock:
         _tokens_seen.clear()
+        _sessions_seen.clear()
+
+
+# Browser sessions this process found signed in lately, by a hash of the session key: (found at, user id). A page
+# polls a running card every second or two; only that poll's "no change" answer reads it (session_user_id),
+# so it costs what an API read costs. Forgotten with the tokens (any user saved or deleted, so a password
+# change too) and at any logout here; in other web processes an entry lives API_TOKEN_CACHE_SECONDS at most.
+_sessions_seen: dict[str, tuple[float, object]] = {}
+
+
+async def session_user_id(request):
+    """The id of the user the request's session cookie signs in, or None: on the event loop for a session this
+    process has seen signed in lately, else read (in the request's thread) and remembered."""
+    key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    ttl = settings.API_TOKEN_CACHE_SECONDS
+    if not key:
+        return None
+    key_hash = token_hash(key)
+    with _tokens_seen_lock:
+        entry = _sessions_seen.get(key_hash)
+    if entry is not None and time.monotonic() - entry[0] < ttl:
+        return entry[1]
+    user = await request.auser()
+    if not user.is_authenticated:
+        return None
+    if ttl > 0:
+        with _tokens_seen_lock:
+            if len(_sessions_seen) >= TOKENS_SEEN_MAX:
+                _sessions_seen.clear()
+            _sessions_seen[key_hash] = (time.monotonic(), user.pk)
+    return user.pk
 
 
 def _token_seen(key_hash: str):
