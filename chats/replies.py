@@ -101,8 +101,14 @@ def _context(*, reply: Message, user_message: Message) -> tuple[list[Turn], bool
 
 
 def _end(*, reply: Message, **fields) -> bool:
-    """Move a pending reply to its end state; False when it is no longer pending (stopped meanwhile)."""
-    return Message.objects.filter(pk=reply.pk, status=Message.Status.PENDING).update(**fields, updated_at=_now()) > 0
+    """Move a pending reply to its end state; False when it is no longer pending (stopped meanwhile). The
+    instance gets the same values (its row is this writer's alone while pending: no need to read it back)."""
+    fields["updated_at"] = _now()
+    if Message.objects.filter(pk=reply.pk, status=Message.Status.PENDING).update(**fields) == 0:
+        return False
+    for name, value in fields.items():
+        setattr(reply, name, value)
+    return True
 
 
 def _finish(*, reply: Message, content_text: str, options: list[Option], recommender: str) -> Message:
@@ -118,7 +124,6 @@ def _finish(*, reply: Message, content_text: str, options: list[Option], recomme
         )
     if not ended:
         return _stopped(reply=reply, content_text=content_text)
-    reply.refresh_from_db()
     return reply
 
 

@@ -144,7 +144,8 @@ def message_post_begin(
     right even if the recommender fails; chats.replies then fills the reply in.
     """
     text = message_text_clean(text)
-    attachments = _attachments_resolve(owner=chat.owner, urls=attachment_urls or [])
+    # Only a message with attachments reads its author (to find their files).
+    attachments = _attachments_resolve(owner=chat.owner, urls=attachment_urls) if attachment_urls else []
     if not text and not attachments:
         raise ServiceError("A message needs text or an attachment.")
     has_image = any(a.kind == Attachment.Kind.IMAGE for a in attachments)

@@ -161,7 +161,8 @@ else:
             # Opened at start, so that the first burst of requests does not wait for connections made one by one.
             "min_size": min(DATABASE_POOL_MAX_SIZE, env.int("DATABASE_POOL_MIN_SIZE", default=4)),
             "max_size": DATABASE_POOL_MAX_SIZE,
-            "timeout": 10,
+            # How long a step waits for a free connection before it fails.
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
             "check": pooled_connection_check,
         }
 # The hot API reads (chat list, messages, a generation) under the ASGI server read PostgreSQL from the event

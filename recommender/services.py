@@ -68,6 +68,12 @@ def _source(*, text: str, has_image: bool, images: ChatImages, preference: Prefe
     return _Source()
 
 
+def _source_and_taste(*, text: str, has_image: bool, images: ChatImages, preference: Preference, chat_id):
+    """Both reads before a reply, in one step of the request's thread."""
+    source = _source(text=text, has_image=has_image, images=images, preference=preference)
+    return source, taste.taste_read(chat_id=chat_id)
+
+
 async def reply_compose(
     *,
     text: str,
@@ -89,14 +95,13 @@ async def reply_compose(
     preference = preference or Preference()
     if preference.kind and preference.kind != IMAGE_TO_VIDEO:
         has_image = False
-    source = await sync_to_async(_source)(
-        text=text, has_image=has_image, images=chat_images or ChatImages(), preference=preference
+    source, tasted = await sync_to_async(_source_and_taste)(
+        text=text, has_image=has_image, images=chat_images or ChatImages(), preference=preference, chat_id=chat_id
     )
     if source.use == "animate" and source.url:
         has_image = True
     if source.url:
         sink = _Sourced(sink, source)
-    tasted = await sync_to_async(taste.taste_read)(chat_id=chat_id)
     if recommender_name() == "claude":
         from . import agent
 

@@ -269,7 +269,7 @@ def test_a_refused_webhook_delivery_does_not_log_its_token(alice, seed_catalogue
     response = Client().post(
         f"/api/higgsfield/webhook/{token}", {"request_id": "not-this-one"}, content_type="application/json"
     )
-    assert response.status_code == 400
+    assert response.status_code == 409  # refused: the job has not been submitted yet
     assert token not in output.getvalue()
     assert "/api/higgsfield/webhook/[redacted]" in output.getvalue()
 
