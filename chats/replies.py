@@ -20,7 +20,7 @@ from recommender.services import RecommenderError, reply_compose
 from recommender.types import ChatImages, OptionDraft, Preference, ReplySink, Turn
 
 from . import selectors
-from .models import Attachment, Message, Option
+from .models import Message, Option
 from .reply_rows import render_payload_build, reply_stop_settle
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def _now():
 
 def _context(*, reply: Message, user_message: Message) -> tuple[list[Turn], bool, ChatImages]:
     history = selectors.message_history(chat_id=reply.chat_id, before_position=user_message.position)
-    has_image = user_message.attachments.filter(kind=Attachment.Kind.IMAGE).exists()
+    has_image = selectors.message_has_image(message_id=user_message.pk)
     images = (
         ChatImages()
         if has_image

@@ -157,17 +157,34 @@ async def _chat_exists_or_404(*, user, chat_id: uuid.UUID) -> None:
         raise Http404("Chat not found.")
 
 
-def message_history(*, chat_id, before_position: int, limit: int = 12) -> list[Turn]:
-    """Earlier turns of the chat, oldest first, for follow-ups like "make it darker"."""
-    rows = (
+_history_read = Read(
+    lambda *, limit, chat_id, before_position: (
         Message.objects.filter(chat_id=chat_id, position__lt=before_position, content_text__isnull=False)
         .exclude(content_text="")
         .exclude(author_type=Message.Author.SYSTEM)
         .exclude(status=Message.Status.FAILED)
         .order_by("-position")
-        .values_list("author_type", "content_text")[:limit]
+        .values("author_type", "content_text")[:limit]
     )
-    return [Turn(role=author, text=text) for author, text in reversed(rows)]
+)
+
+
+def message_history(*, chat_id, before_position: int, limit: int = 12) -> list[Turn]:
+    """Earlier turns of the chat, oldest first, for follow-ups like "make it darker"."""
+    rows = _history_read.sync(limit, chat_id=chat_id, before_position=before_position)
+    return [Turn(role=row["author_type"], text=row["content_text"]) for row in reversed(rows)]
+
+
+_message_image_read = Read(
+    lambda *, limit, message_id: Attachment.objects.filter(message_id=message_id, kind=Attachment.Kind.IMAGE).values(
+        "id"
+    )[:limit]
+)
+
+
+def message_has_image(*, message_id) -> bool:
+    """Whether an image is attached to the message."""
+    return bool(_message_image_read.sync(1, message_id=message_id))
 
 
 def option_list(*, message: Message) -> list[Option]:
@@ -219,22 +236,28 @@ def attachment_list(*, chat: Chat, limit: int, cursor: str | None = None) -> Pag
 CHAT_IMAGES_READ = 12
 
 
-def chat_images(*, chat_id, before_position: int) -> ChatImages:
-    """The pictures made or attached in a chat before a message: the newest, and the newest reply's by option."""
-    rows = list(
+_chat_images_read = Read(
+    lambda *, limit, chat_id, before_position: (
         Attachment.objects.filter(chat_id=chat_id, kind=Attachment.Kind.IMAGE, message__position__lt=before_position)
         .exclude(file="")
-        .select_related("message", "option")
-        .order_by("-created_at")[:CHAT_IMAGES_READ]
+        .order_by("-created_at")
+        .values("file", "message_id", "option_id", "option__position")[:limit]
     )
+)
+
+
+def chat_images(*, chat_id, before_position: int) -> ChatImages:
+    """The pictures made or attached in a chat before a message: the newest, and the newest reply's by option."""
+    rows = _chat_images_read.sync(CHAT_IMAGES_READ, chat_id=chat_id, before_position=before_position)
     if not rows:
         return ChatImages()
+    url = Attachment._meta.get_field("file").storage.url
     by_option: dict[int, str] = {}
-    made = [row for row in rows if row.option_id is not None]
+    made = [row for row in rows if row["option_id"] is not None]
     if made:
-        newest_reply = made[0].message_id
+        newest_reply = made[0]["message_id"]
         for row in made:
-            if row.message_id == newest_reply:
-                by_option.setdefault(row.option.position, row.file.url)
+            if row["message_id"] == newest_reply:
+                by_option.setdefault(row["option__position"], url(row["file"]))
     places = range(max(by_option) + 1) if by_option else range(0)
-    return ChatImages(newest=rows[0].file.url, by_option=tuple(by_option.get(place, "") for place in places))
+    return ChatImages(newest=url(rows[0]["file"]), by_option=tuple(by_option.get(place, "") for place in places))

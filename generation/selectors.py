@@ -113,7 +113,7 @@ CHOICE_FIELDS = (
 )
 
 
-def generation_choices(*, owner, since=None, limit: int) -> list[dict]:
+def generation_choices_query(*, owner, since=None, limit: int) -> QuerySet:
     """A person's newest generations (newest first, at most `limit`), as plain facts: the option each came from,
     what became of it (cancelled, retried, downloaded, animated later), and the model the person had picked in
     the composer for that message (`asked_model`). Those made before `since` are left out. `owner` (an id) and
@@ -125,7 +125,7 @@ def generation_choices(*, owner, since=None, limit: int) -> list[dict]:
             chat_id=OuterRef("option__message__chat_id"), position=OuterRef("option__message__position") - 1
         ).values("preferred_model")[:1]
     )
-    return list(
+    return (
         Generation.objects.filter(owner_id=owner)
         .annotate(since=since if since is not None else Value(None, output_field=DateTimeField()), asked_model=asked)
         .filter(Q(since__isnull=True) | Q(created_at__gt=F("since")))

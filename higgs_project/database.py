@@ -196,7 +196,7 @@ class Read:
             compiled = _compile(self._columns(qs) if self._models else qs, binds)
             if compiled.reusable:
                 self._compiled[shape] = compiled
-        params = [value if name is None else binds[name] for name, value in compiled.slots]
+        params = compiled.params(binds)
         pool = await _pools.get()
         async with pool.connection() as conn:
             # Prepared on each connection the first time: PostgreSQL then skips parsing and planning it.
@@ -204,6 +204,28 @@ class Read:
             rows = await cursor.fetchall()
         if compiled.converters:
             rows = compiled.compiler.apply_converters(rows, compiled.converters)
+        if self._models:
+            return [self._model(compiled, row) for row in rows]
+        return [dict(zip(compiled.names, row, strict=True)) for row in rows]
+
+    def sync(self, limit: int | None = None, **binds) -> list:
+        """The same rows, read in this thread on Django's connection (any database), the SQL compiled once per
+        shape as on the loop: for the reads a reply makes in its request's thread."""
+        from django.db import connections
+
+        shape = (limit, *(name for name, value in binds.items() if value is None))
+        compiled = self._compiled.get(shape)
+        if compiled is None:
+            qs = self._build(limit=limit, **binds)
+            compiled = _compile(self._columns(qs) if self._models else qs, binds)
+            if compiled.reusable:
+                self._compiled[shape] = compiled
+        params = compiled.params(binds)
+        with connections["default"].cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if compiled.converters:
+            rows = list(compiled.compiler.apply_converters(rows, compiled.converters))
         if self._models:
             return [self._model(compiled, row) for row in rows]
         return [dict(zip(compiled.names, row, strict=True)) for row in rows]
@@ -236,10 +258,21 @@ class _Compiled:
         self.compiler, self.sql, self.slots, self.reusable = compiler, sql, slots, reusable
         self.converters = compiler.get_converters([select[0] for select in compiler.select[: compiler.col_count]])
         query = qs.query
-        self.names = [*query.extra_select, *query.values_select, *query.annotation_select]
+        # As Django's ValuesIterable names a row's columns: in the order values() was given them, when it kept one.
+        self.names = (
+            list(query.selected)
+            if query.selected
+            else [*query.extra_select, *query.values_select, *query.annotation_select]
+        )
         self.model = qs.model
         self.model_names = [f.attname for f in qs.model._meta.concrete_fields]
         self.related_names = [name.split("__", 1)[1] for name in self.names[len(self.model_names) :]]
+
+    def params(self, binds: dict) -> list:
+        # A bind goes where its value went, in the type Django gave it there (psycopg's Int4 for an integer).
+        return [
+            value if name is None else (cast(binds[name]) if cast else binds[name]) for name, value, cast in self.slots
+        ]
 
 
 def _compile(qs, binds: dict) -> _Compiled:
@@ -248,9 +281,15 @@ def _compile(qs, binds: dict) -> _Compiled:
     sql, params = compiler.as_sql()
     slots, reusable, used = [], True, set()
     for value in params:
-        names = [n for n, v in binds.items() if v is not None and type(v) is type(value) and v == value]
+        # Django may wrap a value for the database (an integer as psycopg's Int4, a subclass of int).
+        names = [n for n, v in binds.items() if v is not None and isinstance(value, type(v)) and v == value]
         reusable &= len(names) <= 1
-        slots.append((names[0], None) if len(names) == 1 else (None, value))
+        if len(names) == 1:
+            slots.append((names[0], None, None if type(value) is type(binds[names[0]]) else type(value)))
+        else:
+            slots.append((None, value, None))
         used.update(names)
     reusable &= used == {name for name, value in binds.items() if value is not None}
+    # A bind that fills two parameters may have matched a constant equal to it by chance: not kept.
+    reusable &= len(used) == sum(1 for name, _, _ in slots if name is not None)
     return _Compiled(qs, compiler, sql, slots, reusable)

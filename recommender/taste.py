@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from generation.model_catalogue import model_labels
 from generation.model_schema import TEXT_TO_IMAGE
-from generation.selectors import generation_choices
+from generation.selectors import generation_choices_query
+from higgs_project.database import Read
 
 from .models import TasteReset
 from .types import OptionDraft, Preference, Reply, ReplySink
@@ -115,17 +116,27 @@ def _option_values(kind: str, model_key: str, style_id, motion_id, parameters) -
     return {"model": model_key or "", "entry": str(entry) if entry else "", "format": aspect_format(parameters)}
 
 
+def _choices(*, limit: int, owner_id=None, chat_id=None):
+    from chats.models import Chat
+
+    owner = owner_id if owner_id is not None else Subquery(Chat.objects.filter(pk=chat_id).values("owner_id")[:1])
+    since = Subquery(TasteReset.objects.filter(owner_id=OuterRef("owner_id")).values("reset_at")[:1])
+    return generation_choices_query(owner=owner, since=since, limit=limit)
+
+
+# Read before every reply: its SQL is compiled once.
+_choices_read = Read(_choices)
+
+
 def taste_read(*, owner_id=None, chat_id=None) -> Taste:
     """The person's taste (`owner_id`, or the owner of the chat `chat_id`) from their newest generations and the
     options beside them, since their last reset: two queries, one when they have generated nothing."""
-    from chats.models import Chat, Option
+    from chats.models import Option
 
     taste = Taste()
     if owner_id is None and chat_id is None:
         return taste
-    owner = owner_id if owner_id is not None else Subquery(Chat.objects.filter(pk=chat_id).values("owner_id")[:1])
-    since = Subquery(TasteReset.objects.filter(owner_id=OuterRef("owner_id")).values("reset_at")[:1])
-    rows = generation_choices(owner=owner, since=since, limit=RECENT_GENERATIONS)
+    rows = _choices_read.sync(RECENT_GENERATIONS, owner_id=owner_id, chat_id=chat_id)
     if not rows:
         return taste
     taste.since = rows[0]["since"]

@@ -246,3 +246,42 @@ def test_a_pooled_connection_the_server_closed_fails_its_check_and_a_live_one_pa
     assert settings.DATABASES["default"]["OPTIONS"].get("pool", {}).get("check", pooled_connection_check) is (
         pooled_connection_check
     )
+
+
+def test_a_compiled_read_answers_each_call_with_its_own_values(alice, bob):
+    """The SQL of a read is compiled once and then only bound: a new chat, a new position, a value equal to a
+    constant of the query, each call gets its own rows, as the ORM gives them."""
+    from chats.selectors import message_history
+    from higgs_project.database import Read
+
+    chats = []
+    for owner, words in ((alice, ["a lighthouse", "now at night"]), (bob, ["a red fox", "in the snow", "closer"])):
+        chat = services.chat_create(owner=owner, title="")
+        for position, text in enumerate(words, 1):
+            Message.objects.create(chat=chat, position=position, author_type="user", content_text=text)
+        chats.append(chat)
+    for chat in chats * 2:
+        for before in (1, 2, 3, 4):
+            turns = message_history(chat_id=chat.pk, before_position=before)
+            expected = list(
+                Message.objects.filter(chat=chat, position__lt=before).order_by("position").values_list(
+                    "content_text", flat=True
+                )
+            )
+            assert [turn.text for turn in turns] == expected
+
+    by_status = Read(
+        lambda *, limit, status: Message.objects.filter(status=status, author_type="user").values("content_text")
+    )
+    Message.objects.filter(content_text="closer").update(status="failed")
+    # Each status bound in turn gets its own rows from the one compiled statement.
+    assert {r["content_text"] for r in by_status.sync(status="failed")} == {"closer"}
+    assert len(by_status.sync(status="complete")) == 4
+    assert by_status.sync(status="pending") == []
+
+    # A first value equal to a constant of the query ("user") is not mistaken for it by the next call.
+    by_text = Read(
+        lambda *, limit, text: Message.objects.filter(content_text=text, author_type="user").values("position")
+    )
+    assert by_text.sync(text="user") == []
+    assert by_text.sync(text="in the snow") == [{"position": 2}]
