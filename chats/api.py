@@ -103,7 +103,7 @@ def _sse(event: str, data) -> str:
 
 
 def _message_json(request, message) -> dict:
-    return MessageOut.from_message(request, message).model_dump()
+    return MessageOut.from_message(request, message, selectors.message_attachments(message_id=message.pk)).model_dump()
 
 
 async def _reply_events(request, started: dict, events):

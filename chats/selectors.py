@@ -21,13 +21,28 @@ from recommender.types import ChatImages, Turn
 
 from .models import Attachment, Chat, Message, Option
 
+_chat_read = Read(
+    lambda *, limit, chat_id, owner_id: Chat.objects.filter(pk=chat_id, owner_id=owner_id)[:limit], models=True
+)
+
 
 def chat_get(*, user, chat_id: uuid.UUID) -> Chat:
     """The user's chat, or 404: another person's chat does not exist for them."""
-    try:
-        return Chat.objects.get(pk=chat_id, owner=user)
-    except Chat.DoesNotExist:
-        raise Http404("Chat not found.") from None
+    found = _chat_read.sync(1, chat_id=chat_id, owner_id=user.pk)
+    if not found:
+        raise Http404("Chat not found.")
+    return found[0]
+
+
+_message_attachments_read = Read(
+    lambda *, limit, message_id: Attachment.objects.filter(message_id=message_id).order_by("created_at", "id"),
+    models=True,
+)
+
+
+def message_attachments(*, message_id) -> list[Attachment]:
+    """A message's attachments, oldest first."""
+    return _message_attachments_read.sync(message_id=message_id)
 
 
 def chat_list(*, user, limit: int, cursor: str | None = None, columns: bool = False):
