@@ -74,8 +74,9 @@ def database_recreate(url: str) -> None:
         conn.execute(f"CREATE DATABASE {name}")
 
 
-def _endless_claude(model_seconds: float):
-    """The fake Anthropic server answering every request with the scripted word-overlap model."""
+def _endless_claude(model_seconds: float, on_arrival=None):
+    """The fake Anthropic server answering every request with the scripted word-overlap model; `on_arrival`
+    gets the time.perf_counter() of each call as it arrives."""
     from bench.fake_model import answer
     from recommender.tests import fake_anthropic
     from recommender.tests.fake_anthropic import FakeAnthropic
@@ -90,13 +91,63 @@ def _endless_claude(model_seconds: float):
 
         def _record(self, record):
             # Thousands of 33 KB bodies would only fill memory: keep a count, and when each call came.
+            arrived = time.perf_counter()
             with self._lock:
                 self._requests.append(None)
-                self.arrivals.append(time.perf_counter())
+                self.arrivals.append(arrived)
+            if on_arrival is not None:
+                on_arrival(arrived)
 
     claude = EndlessClaude(api_key="load-key")
     claude.arrivals = []
     return claude
+
+
+def _claude_serve(model_seconds: float, urls, arrivals) -> None:
+    """The body of ClaudeProcess: serve until terminated."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "higgs_project.settings")
+    django.setup()
+    claude = _endless_claude(model_seconds, on_arrival=arrivals.put).start()
+    urls.put(claude.url)
+    while True:
+        time.sleep(3600)
+
+
+class ClaudeProcess:
+    """The endless fake Claude in a process of its own: Anthropic's servers do not share a Python interpreter
+    (one GIL) with the bench's 50 clients, so neither does their stand-in. Every call's arrival time
+    (time.perf_counter(), the same clock in every process here) comes back through a queue."""
+
+    def __init__(self, model_seconds: float):
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        urls, self._queue = context.Queue(), context.Queue()
+        self._process = context.Process(target=_claude_serve, args=(model_seconds, urls, self._queue), daemon=True)
+        self._process.start()
+        self.url = urls.get(timeout=120)
+        self.pid = self._process.pid
+        self._arrivals: list[float] = []
+
+    @property
+    def arrivals(self) -> list[float]:
+        import queue
+
+        while True:
+            try:
+                self._arrivals.append(self._queue.get_nowait())
+            except queue.Empty:
+                return self._arrivals
+
+    @property
+    def request_count(self) -> int:
+        return len(self.arrivals)
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.join(10)
 
 
 @dataclass
@@ -171,7 +222,7 @@ class Stack:
         from generation.tests.fake_higgsfield import FakeHiggsfield
         from higgs_project.testing import free_port
 
-        self.claude = _endless_claude(self.model_seconds).start()
+        self.claude = ClaudeProcess(self.model_seconds)
         self.higgsfield = FakeHiggsfield(key_id="load-id", key_secret="load-secret", work_seconds=self.work_seconds)
         self.higgsfield.start()
         self.env["ANTHROPIC_BASE_URL"] = self.claude.url
@@ -648,12 +699,14 @@ def phase_replies(stack: Stack, args) -> bool:
             for number in range(args.reply_rounds + 1):  # the first warms the connections up, unmeasured
                 calls = stack.claude.request_count
                 before, bench_before = await asyncio.to_thread(cpu_snapshot, stack), time.process_time()
+                claude_before = _cpu_seconds(stack.claude.pid)
                 times, waits = await post_all(number, clients, chats)
                 after, bench_after = await asyncio.to_thread(cpu_snapshot, stack), time.process_time()
                 cpu = {
                     "web": cpu_used(before, after, "web"),
                     "postgres": cpu_used(before, after, "postgres"),
                     "bench": bench_after - bench_before,
+                    "claude": _cpu_seconds(stack.claude.pid) - claude_before,
                 }
                 rounds.append((times, waits, stack.claude.request_count - calls, cpu))
                 await asyncio.sleep(1.0)
@@ -668,7 +721,7 @@ def phase_replies(stack: Stack, args) -> bool:
         f"the fake Claude taking {args.model_seconds:g} s a call"
     )
     overheads, failed = [], 0
-    cpu_total = {"web": 0.0, "postgres": 0.0, "bench": 0.0}
+    cpu_total = {"web": 0.0, "postgres": 0.0, "bench": 0.0, "claude": 0.0}
     for number, (times, waits, calls, cpu) in enumerate(rounds, 1):
         for name, seconds in cpu.items():
             cpu_total[name] += seconds
@@ -687,7 +740,8 @@ def phase_replies(stack: Stack, args) -> bool:
     replies = max(len(overheads) + failed, 1)
     print(
         f"  CPU a reply: web {cpu_total['web'] / replies * 1000:.1f} ms, PostgreSQL "
-        f"{cpu_total['postgres'] / replies * 1000:.1f} ms, this bench's clients and fake Claude "
+        f"{cpu_total['postgres'] / replies * 1000:.1f} ms, the fake Claude "
+        f"{cpu_total['claude'] / replies * 1000:.1f} ms, this bench's clients "
         f"{cpu_total['bench'] / replies * 1000:.1f} ms"
     )
     p95 = percentile(overheads, 0.95) * 1000
