@@ -15,6 +15,7 @@ from pydantic import Field
 from higgs_project.apikit.auth import api_auth_async
 from higgs_project.apikit.errors import ErrorOut
 from higgs_project.apikit.inputs import absolute_url
+from higgs_project.apikit.rendering import json_answer
 
 from . import replies, selectors, services, uploads
 from .schemas import (
@@ -60,7 +61,12 @@ def chat_create(request, payload: ChatIn):
 @router.get("/chats", response=ChatPage, auth=api_auth_async)
 async def chat_list(request, query: Query[ChatListQuery]):
     page = await selectors.chat_list(user=request.auth, limit=query.limit, cursor=query.cursor, columns=True)
-    return {"items": page.items, "next_cursor": page.next_cursor, "has_more": page.has_more}
+    # The rows are read with the columns ChatOut lists: written as they are, in its order.
+    items = [{name: row[name] for name in CHAT_FIELDS} for row in page.items]
+    return json_answer(request, {"items": items, "next_cursor": page.next_cursor, "has_more": page.has_more})
+
+
+CHAT_FIELDS = tuple(ChatOut.model_fields)
 
 
 @router.get("/chats/{chat_id}", response=ChatOut)

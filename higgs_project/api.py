@@ -2,14 +2,11 @@
 
 import logging
 
-import orjson
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError
 from ninja.parser import Parser
-from ninja.renderers import JSONRenderer
-from ninja.responses import NinjaJSONEncoder
 
 from chats.api import router as chats_router
 from chats.errors import ServiceError
@@ -23,6 +20,7 @@ from higgs_project.apikit.errors import ErrorOut
 from higgs_project.apikit.inputs import contains_nul
 from higgs_project.apikit.pagination import CursorError
 from higgs_project.apikit.rate_limits import RateLimited
+from higgs_project.apikit.rendering import FastJSONRenderer
 from recommender.api import router as taste_router
 
 from .readiness import database_check, readiness_checks
@@ -75,23 +73,6 @@ class TextParser(Parser):
             if contains_nul(name) or contains_nul(value):
                 raise HttpError(400, f"The query parameter {name!r} may not contain NUL characters.")
         return values
-
-
-class FastJSONRenderer(JSONRenderer):
-    """The answers ninja's encoder gives, written by orjson (a tenth of the time): dates and times as Django
-    writes them (`2026-01-02T03:04:05.678Z`), anything orjson does not know through ninja's encoder, and
-    whatever orjson refuses (an integer beyond 64 bits) by ninja's encoder itself."""
-
-    OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
-
-    def __init__(self):
-        self._encoder = NinjaJSONEncoder()
-
-    def render(self, request, data, *, response_status):
-        try:
-            return orjson.dumps(data, default=self._encoder.default, option=self.OPTIONS)
-        except TypeError:  # orjson.JSONEncodeError is one
-            return super().render(request, data, response_status=response_status)
 
 
 class HiggsApi(NinjaAPI):

@@ -86,6 +86,10 @@ def test_a_chat_with_a_new_message_moves_to_the_top(alice_api, seed_catalogue):
     assert items[0]["id"] == first["id"]
     assert items[0]["message_count"] == 2
     assert items[0]["last_message_at"] is not None
+    # Each listed chat is the chat as its own route answers it, key for key.
+    for item in items:
+        assert set(item) == CHAT_KEYS
+        assert item == alice_api.get(f"/api/chats/{item['id']}").json()
 
 
 def test_paging_forward_through_27_chats_has_no_duplicates_and_no_gaps(alice_api):

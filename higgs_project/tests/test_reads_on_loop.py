@@ -264,9 +264,9 @@ def test_a_compiled_read_answers_each_call_with_its_own_values(alice, bob):
         for before in (1, 2, 3, 4):
             turns = message_history(chat_id=chat.pk, before_position=before)
             expected = list(
-                Message.objects.filter(chat=chat, position__lt=before).order_by("position").values_list(
-                    "content_text", flat=True
-                )
+                Message.objects.filter(chat=chat, position__lt=before)
+                .order_by("position")
+                .values_list("content_text", flat=True)
             )
             assert [turn.text for turn in turns] == expected
 
