@@ -1,9 +1,9 @@
 """With a connection pool (PostgreSQL), a reply holds no connection while Claude writes it.
 
 Each step of a request takes a pooled connection and gives it back when it ends: four replies written at
-once, each waiting 1.5 s on the model, share a pool of two connections whose wait for a free one gives up
-after 1 s. Had each request kept its connection until its reply was written, the third and fourth would
-find none for the model's 1.5 s, and fail.
+once, each waiting 3 s on the model, share a pool of two connections whose wait for a free one gives up
+after 2 s. Had each request kept its connection until its reply was written, the third and fourth would
+find none for the model's 3 s, and fail.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -32,14 +32,14 @@ def test_four_replies_at_once_share_a_pool_of_two_connections(django_db_blocker,
         chat = services.chat_create(owner=user, title="")
         people.append((services.api_token_create(user=user, name="pool")[1], chat.pk))
 
-    with fake_claude(partial(answer, delay=1.5)) as claude:
+    with fake_claude(partial(answer, delay=3)) as claude:
         env = app_env(
             django_db_blocker,
             tmp_path / "media",
             claude=claude,
             DATABASE_POOL_MAX_SIZE="2",
             DATABASE_POOL_MIN_SIZE="1",
-            DATABASE_POOL_TIMEOUT="1",
+            DATABASE_POOL_TIMEOUT="2",
         )
         with running_app(env, worker=False) as base:
 
