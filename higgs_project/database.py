@@ -185,7 +185,7 @@ class Read:
         self._compiled = {}
 
     async def __call__(self, limit: int | None = None, **binds) -> list:
-        shape = (limit, *(name for name, value in binds.items() if value is None))
+        shape = _shape(limit, binds)
         compiled = self._compiled.get(shape)
         if compiled is None or not reads_on_loop.get():
             qs = self._build(limit=limit, **binds)
@@ -193,39 +193,34 @@ class Read:
                 if self._models and self._related:
                     qs = qs.select_related(self._related)
                 return await sync_to_async(list)(qs)
-            compiled = _compile(self._columns(qs) if self._models else qs, binds)
-            if compiled.reusable:
-                self._compiled[shape] = compiled
-        params = compiled.params(binds)
+            compiled = self._compile(qs, shape, binds)
         pool = await _pools.get()
         async with pool.connection() as conn:
             # Prepared on each connection the first time: PostgreSQL then skips parsing and planning it.
-            cursor = await conn.execute(compiled.sql, params, prepare=compiled.reusable)
-            rows = await cursor.fetchall()
-        if compiled.converters:
-            rows = compiled.compiler.apply_converters(rows, compiled.converters)
-        if self._models:
-            return [self._model(compiled, row) for row in rows]
-        return [dict(zip(compiled.names, row, strict=True)) for row in rows]
+            cursor = await conn.execute(compiled.sql, compiled.params(binds), prepare=compiled.reusable)
+            return self._shaped(compiled, await cursor.fetchall())
 
     def sync(self, limit: int | None = None, **binds) -> list:
         """The same rows, read in this thread on Django's connection (any database), the SQL compiled once per
         shape as on the loop: for the reads a reply makes in its request's thread."""
         from django.db import connections
 
-        shape = (limit, *(name for name, value in binds.items() if value is None))
-        compiled = self._compiled.get(shape)
-        if compiled is None:
-            qs = self._build(limit=limit, **binds)
-            compiled = _compile(self._columns(qs) if self._models else qs, binds)
-            if compiled.reusable:
-                self._compiled[shape] = compiled
-        params = compiled.params(binds)
+        shape = _shape(limit, binds)
+        compiled = self._compiled.get(shape) or self._compile(self._build(limit=limit, **binds), shape, binds)
         with connections["default"].cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchall()
+            cursor.execute(compiled.sql, compiled.params(binds))
+            return self._shaped(compiled, cursor.fetchall())
+
+    def _compile(self, qs, shape: tuple, binds: dict) -> "_Compiled":
+        compiled = _compile(self._columns(qs) if self._models else qs, binds)
+        if compiled.reusable:
+            self._compiled[shape] = compiled
+        return compiled
+
+    def _shaped(self, compiled: "_Compiled", rows: list) -> list:
+        """Rows as the queryset gives them: through Django's converters, as dicts or model instances."""
         if compiled.converters:
-            rows = list(compiled.compiler.apply_converters(rows, compiled.converters))
+            rows = compiled.compiler.apply_converters(rows, compiled.converters)
         if self._models:
             return [self._model(compiled, row) for row in rows]
         return [dict(zip(compiled.names, row, strict=True)) for row in rows]
@@ -251,6 +246,11 @@ class Read:
                 other = field.related_model.from_db("default", other_names, values)
             field.set_cached_value(obj, other)
         return obj
+
+
+def _shape(limit: int | None, binds: dict) -> tuple:
+    """What a compiled read depends on besides its binds' values: the limit, and which binds are None."""
+    return (limit, *(name for name, value in binds.items() if value is None))
 
 
 class _Compiled:
