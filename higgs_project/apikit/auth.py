@@ -32,69 +32,70 @@ def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-# Tokens this process found lately, by key hash: (found at, the token with its user). A client calls in
-# bursts (a page load is several calls); each call would otherwise look the same token up again, the
-# costliest part of a small read. Saving or deleting any token or user here empties it; in other web
-# processes an entry lives API_TOKEN_CACHE_SECONDS at most. Unknown tokens are never kept.
-_tokens_seen: dict[str, tuple[float, object]] = {}
-_tokens_seen_lock = threading.Lock()
+class _Recent:
+    """What this web process found lately, by key hash, for API_TOKEN_CACHE_SECONDS (never when that is 0);
+    emptied when it grows past TOKENS_SEEN_MAX entries, and by `api_tokens_forget`."""
+
+    def __init__(self):
+        self._entries: dict[str, tuple[float, object]] = {}
+
+    def get(self, key_hash: str):
+        ttl = settings.API_TOKEN_CACHE_SECONDS
+        with _recent_lock:
+            entry = self._entries.get(key_hash)
+        if entry is None or time.monotonic() - entry[0] >= ttl:
+            return None
+        return entry[1]
+
+    def remember(self, key_hash: str, value) -> None:
+        if settings.API_TOKEN_CACHE_SECONDS <= 0:
+            return
+        with _recent_lock:
+            if len(self._entries) >= TOKENS_SEEN_MAX:
+                self._entries.clear()
+            self._entries[key_hash] = (time.monotonic(), value)
+
+    def clear(self) -> None:
+        with _recent_lock:
+            self._entries.clear()
+
+
+_recent_lock = threading.Lock()
 TOKENS_SEEN_MAX = 10_000
+
+# Tokens this process found lately, each with its user. A client calls in bursts (a page load is several
+# calls); each call would otherwise look the same token up again, the costliest part of a small read.
+# Unknown tokens are never kept.
+_tokens_seen = _Recent()
+
+# Browser sessions this process found signed in lately, by a hash of the session key: their user's id. A page
+# polls a running card every second or two; only that poll's "no change" answer reads it (session_user_id),
+# so it costs what an API read costs.
+_sessions_seen = _Recent()
 
 
 def api_tokens_forget() -> None:
-    with _tokens_seen_lock:
-        _tokens_seen.clear()
-        _sessions_seen.clear()
-
-
-# Browser sessions this process found signed in lately, by a hash of the session key: (found at, user id). A page
-# polls a running card every second or two; only that poll's "no change" answer reads it (session_user_id),
-# so it costs what an API read costs. Forgotten with the tokens (any user saved or deleted, so a password
-# change too) and at any logout here; in other web processes an entry lives API_TOKEN_CACHE_SECONDS at most.
-_sessions_seen: dict[str, tuple[float, object]] = {}
+    """Saving or deleting any token or user, and any logout, in this process: both are emptied (so a password
+    change too). In other web processes an entry lives API_TOKEN_CACHE_SECONDS at most."""
+    _tokens_seen.clear()
+    _sessions_seen.clear()
 
 
 async def session_user_id(request):
     """The id of the user the request's session cookie signs in, or None: on the event loop for a session this
     process has seen signed in lately, else read (in the request's thread) and remembered."""
     key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-    ttl = settings.API_TOKEN_CACHE_SECONDS
     if not key:
         return None
     key_hash = token_hash(key)
-    with _tokens_seen_lock:
-        entry = _sessions_seen.get(key_hash)
-    if entry is not None and time.monotonic() - entry[0] < ttl:
-        return entry[1]
+    user_id = _sessions_seen.get(key_hash)
+    if user_id is not None:
+        return user_id
     user = await request.auser()
     if not user.is_authenticated:
         return None
-    if ttl > 0:
-        with _tokens_seen_lock:
-            if len(_sessions_seen) >= TOKENS_SEEN_MAX:
-                _sessions_seen.clear()
-            _sessions_seen[key_hash] = (time.monotonic(), user.pk)
+    _sessions_seen.remember(key_hash, user.pk)
     return user.pk
-
-
-def _token_seen(key_hash: str):
-    ttl = settings.API_TOKEN_CACHE_SECONDS
-    if ttl <= 0:
-        return None
-    with _tokens_seen_lock:
-        entry = _tokens_seen.get(key_hash)
-    if entry is None or time.monotonic() - entry[0] >= ttl:
-        return None
-    return entry[1]
-
-
-def _token_remember(key_hash: str, token) -> None:
-    if settings.API_TOKEN_CACHE_SECONDS <= 0:
-        return
-    with _tokens_seen_lock:
-        if len(_tokens_seen) >= TOKENS_SEEN_MAX:
-            _tokens_seen.clear()
-        _tokens_seen[key_hash] = (time.monotonic(), token)
 
 
 def _token_find(key_hash: str):
@@ -109,12 +110,12 @@ def _token_find(key_hash: str):
 def api_token_authenticate(*, raw: str):
     """The active user a raw token belongs to, or None."""
     key_hash = token_hash(raw)
-    token = _token_seen(key_hash)
+    token = _tokens_seen.get(key_hash)
     if token is None:
         token = _token_find(key_hash)
         if token is None:
             return None
-        _token_remember(key_hash, token)
+        _tokens_seen.remember(key_hash, token)
     now = timezone.now()
     # Record use at most once a minute, so that reads stay reads.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
