@@ -58,15 +58,15 @@ def chat_create(request, payload: ChatIn):
 # PostgreSQL from the event loop, with no hop to a thread (higgs_project.database, docs/performance.md).
 
 
+CHAT_FIELDS = tuple(ChatOut.model_fields)
+
+
 @router.get("/chats", response=ChatPage, auth=api_auth_async)
 async def chat_list(request, query: Query[ChatListQuery]):
     page = await selectors.chat_list(user=request.auth, limit=query.limit, cursor=query.cursor, columns=True)
     # The rows are read with the columns ChatOut lists: written as they are, in its order.
     items = [{name: row[name] for name in CHAT_FIELDS} for row in page.items]
     return json_answer(request, {"items": items, "next_cursor": page.next_cursor, "has_more": page.has_more})
-
-
-CHAT_FIELDS = tuple(ChatOut.model_fields)
 
 
 @router.get("/chats/{chat_id}", response=ChatOut)

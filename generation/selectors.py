@@ -31,7 +31,8 @@ _poll_row_read = Read(
 
 
 async def generation_poll_state_on_loop(*, user_id, generation_id) -> str | None:
-    """`generation_poll_state` read on the event loop; None for a job that is not `user_id`'s."""
+    """The poll token (`poll_state`) of one of `user_id`'s jobs, in one small read on the event loop; None for a
+    job that is not theirs."""
     rows = await _poll_row_read(owner_id=user_id, generation_id=generation_id)
     return poll_state(**rows[0]) if rows else None
 

@@ -125,12 +125,12 @@ def _clean(text: str) -> str:
     return " ".join((text or "").split())
 
 
-# The catalogue as the model reads it, with what it was built from: building it takes longer than reading what it
-# is built from, so it is built again only when an enabled style, motion or model changes.
+# The catalogue as the model reads it, with the version of the rows it was built from: building it takes longer
+# than reading that version, so it is built again only when an enabled style, motion or model changes.
 _catalogue: list = [None, None]
 
 
-def _catalogue_rows() -> tuple:
+def _catalogue_version() -> tuple:
     """How many styles, motions and models are enabled, and when the last of each changed, in one query: any
     saved change (an edit, a new order, enabling, disabling, a row added or deleted) changes it."""
     from django.db import connection
@@ -148,9 +148,9 @@ def _catalogue_rows() -> tuple:
 
 def catalogue_load() -> Catalogue:
     """The enabled catalogue under short references, the enabled models, and the text the model reads."""
-    rows = _catalogue_rows()
-    if _catalogue[0] != rows:
-        _catalogue[:] = [rows, _catalogue_build()]
+    version = _catalogue_version()
+    if _catalogue[0] != version:
+        _catalogue[:] = [version, _catalogue_build()]
     return _catalogue[1]
 
 

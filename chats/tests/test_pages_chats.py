@@ -196,7 +196,7 @@ def test_rename_without_htmx_is_a_page_and_a_redirect(alice, chat):
     client = client_for(alice)
     page = client.get(f"/chats/{chat.id}/rename/")
     assert "<html" in page.content.decode()
-    assert "<h1 class=\"visually-hidden\">Rename “Sunsets”</h1>" in page.content.decode()  # named for a screen reader
+    assert '<h1 class="visually-hidden">Rename “Sunsets”</h1>' in page.content.decode()  # named for a screen reader
     form = client.get(f"/chats/{chat.id}/rename/", headers=HX).content.decode()
     assert "<h1" not in form  # the chat page keeps its own heading
     response = client.post(f"/chats/{chat.id}/rename/", {"title": "Peaks"})
