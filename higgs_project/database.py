@@ -113,7 +113,12 @@ class _AsyncPools:
             await pool.close()
 
 
+# Reads pass prepare=True or False each time; the threshold applies only to a call that passes neither.
+_PREPARE_ONLY_WHEN_ASKED = 1_000_000
+
+
 async def _connect():
+    from django.conf import settings
     from django.db import connections
     from psycopg import AsyncConnection
 
@@ -121,6 +126,10 @@ async def _connect():
     params = wrapper.get_connection_params()
     # Django's sync cursor class; the async default binds on the server, which lets the reads be prepared.
     params.pop("cursor_factory", None)
+    # Django turns psycopg's prepared statements off (prepare_threshold None: for poolers in transaction
+    # mode), and then psycopg ignores `prepare=True` too. These connections are this process's own, so a
+    # kept read is prepared on each of them once (unless DATABASE_PREPARED_READS is off).
+    params["prepare_threshold"] = _PREPARE_ONLY_WHEN_ASKED if settings.DATABASE_PREPARED_READS else None
     conn = await AsyncConnection.connect(**params, autocommit=True)
     # The time zone Django's own connections get (`DatabaseWrapper._configure_timezone`).
     if wrapper.timezone_name and conn.info.parameter_status("TimeZone") != wrapper.timezone_name:

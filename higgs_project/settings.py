@@ -168,6 +168,9 @@ else:
 # The hot API reads (chat list, messages, a generation) under the ASGI server read PostgreSQL from the event
 # loop, on a pool of this many connections per process (0: in the request's thread, like the rest).
 DATABASE_ASYNC_POOL_MAX_SIZE = env.int("DATABASE_ASYNC_POOL_MAX_SIZE", default=8)
+# Those reads are prepared on each connection (PostgreSQL then skips parsing and planning them). Off for a
+# pooler in transaction mode that does not carry prepared statements (PgBouncer before 1.21).
+DATABASE_PREPARED_READS = env.bool("DATABASE_PREPARED_READS", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "chats.User"

@@ -285,3 +285,31 @@ def test_a_compiled_read_answers_each_call_with_its_own_values(alice, bob):
     )
     assert by_text.sync(text="user") == []
     assert by_text.sync(text="in the snow") == [{"position": 2}]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.parametrize("prepared", [True, False])
+def test_the_chat_list_read_is_prepared_on_its_connection_unless_turned_off(alice, alice_token, settings, prepared):
+    """PostgreSQL parses and plans a kept read once per connection (Django turns psycopg's preparing off, which
+    would make `prepare=True` do nothing); DATABASE_PREPARED_READS off, for a pooler that cannot carry
+    prepared statements, prepares nothing. The answers are the same either way."""
+    from higgs_project.database import _pools
+
+    settings.DATABASE_PREPARED_READS = prepared
+    services.chat_create(owner=alice, title="Lighthouse at dusk")
+
+    async def scenario(client):
+        titles = []
+        for _ in range(3):
+            response = await client.get("/api/chats?limit=10", headers=bearer(alice_token))
+            assert response.status_code == 200
+            titles.append([chat["title"] for chat in response.json()["items"]])
+        pool = await _pools.get()
+        async with pool.connection() as conn:
+            cursor = await conn.execute("SELECT statement FROM pg_prepared_statements")
+            return titles, [row[0] for row in await cursor.fetchall()]
+
+    titles, statements = run(scenario)
+    assert titles == [["Lighthouse at dusk"]] * 3
+    chat_list = [s for s in statements if 'FROM "chats_chat"' in s and "LIMIT 11" in s]
+    assert len(chat_list) == (1 if prepared else 0)
