@@ -413,12 +413,22 @@ def _client() -> anthropic.AsyncAnthropic:
     return held[1]
 
 
+# Error types of an `error` event in a stream that has already answered 200: the service, not the request.
+_UNAVAILABLE = {"overloaded_error", "api_error", "timeout_error"}
+
+
+def _error_type(exc: anthropic.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    return str(error.get("type", ""))
+
+
 def _readable(exc: Exception) -> str:
     if isinstance(exc, anthropic.APITimeoutError):
         return "The assistant took too long to answer. Please try again."
     if isinstance(exc, anthropic.RateLimitError):
         return "The assistant is busy right now (rate limited). Please try again in a moment."
-    if isinstance(exc, anthropic.APIStatusError) and exc.status_code >= 500:
+    if isinstance(exc, anthropic.APIStatusError) and (exc.status_code >= 500 or _error_type(exc) in _UNAVAILABLE):
         return "The assistant's model service is unavailable right now. Please try again."
     if isinstance(exc, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
         return "The assistant is not configured correctly (the model service refused our key)."
@@ -473,14 +483,14 @@ async def compose(
             results: list[dict] = []
             # The answer's blocks as the API would list them, to send back in a correction round. The SDK's
             # stream helper builds a snapshot of the whole message at every event (and parses a tool call's
-            # JSON again at each piece of it): the raw events, and each call's JSON read once at its end,
-            # cost a fraction of that.
+            # JSON again at each piece of it), and even its plain stream makes a typed object of each event:
+            # the raw events as JSON, and each call's JSON read once at its end, cost a fraction of that.
             blocks: list[dict] = []
             block, json_parts, stop_reason = None, [], None
             # A finished tool call waits for the next block or the stop reason: if the answer was cut at
             # max_tokens, its last tool call may be cut too, and is never shown.
             pending = None
-            stream = await client.messages.create(
+            answer = client.messages.with_streaming_response.create(
                 model=settings.ANTHROPIC_MODEL,
                 max_tokens=max(settings.ANTHROPIC_MAX_TOKENS, REPLY_TOKENS),
                 thinking=THINKING,
@@ -489,27 +499,29 @@ async def compose(
                 messages=messages,
                 stream=True,
             )
-            async with stream:
-                async for event in stream:
-                    kind = event.type
+            async with answer as response:
+                async for event in _events(response.http_response):
+                    kind = event["type"]
                     if kind == "content_block_delta":
-                        delta = event.delta
-                        if delta.type == "text_delta":
-                            block["text"] += delta.text
+                        delta = event["delta"]
+                        delta_kind = delta["type"]
+                        if delta_kind == "text_delta":
+                            block["text"] += delta["text"]
                             if speak:
-                                prose.append(delta.text)
-                                await sink.text(delta.text)
-                        elif delta.type == "input_json_delta":
-                            json_parts.append(delta.partial_json)
-                        elif delta.type == "thinking_delta":
-                            block["thinking"] = block.get("thinking", "") + delta.thinking
-                        elif delta.type == "signature_delta":
-                            block["signature"] = block.get("signature", "") + delta.signature
+                                prose.append(delta["text"])
+                                await sink.text(delta["text"])
+                        elif delta_kind == "input_json_delta":
+                            json_parts.append(delta["partial_json"])
+                        elif delta_kind == "thinking_delta":
+                            block["thinking"] = block.get("thinking", "") + delta["thinking"]
+                        elif delta_kind == "signature_delta":
+                            block["signature"] = block.get("signature", "") + delta["signature"]
                     elif kind == "content_block_start":
                         if pending is not None:
                             await settle(pending, results, round_number)
                             pending = None
-                        block, json_parts = event.content_block.model_dump(exclude_none=True), []
+                        block = {name: value for name, value in event["content_block"].items() if value is not None}
+                        json_parts = []
                         blocks.append(block)
                     elif kind == "content_block_stop" and block is not None and block["type"] == "tool_use":
                         # Like the SDK: a call whose JSON arrived in no piece at all has an empty input.
@@ -517,7 +529,7 @@ async def compose(
                             block["input"] = json.loads("".join(json_parts))
                         pending = block
                     elif kind == "message_delta":
-                        stop_reason = event.delta.stop_reason
+                        stop_reason = event["delta"]["stop_reason"]
                         if pending is not None and stop_reason not in CUT_SHORT:
                             await settle(pending, results, round_number)
                         pending = None
@@ -539,7 +551,7 @@ async def compose(
     except anthropic.APIError as exc:
         logger.warning("Claude call failed: %s", type(exc).__name__)
         raise AgentError(_readable(exc)) from exc
-    except (httpx2.TransportError, ValueError, AttributeError, TypeError) as exc:
+    except (httpx2.TransportError, ValueError, KeyError, AttributeError, TypeError) as exc:
         # A stream cut mid-way, or an answer that is not the Messages API's shape.
         logger.warning("Claude answer unreadable: %s", type(exc).__name__)
         raise AgentError("The assistant's answer was cut off or unreadable. Please try again.") from exc
@@ -549,6 +561,23 @@ async def compose(
     if not content:
         content = "Here are a few options for your idea."
     return Reply(content_text=content, options=accepted, recommender="claude")
+
+
+async def _events(response):
+    """The stream's events as dicts, as the SDK's own stream reads them (`AsyncStream.raw_events`): pings and
+    unnamed events skipped, an `error` event raised as the SDK raises it (an APIStatusError with its body)."""
+    async for sse in anthropic.AsyncStream.raw_events(response):
+        if sse.event in ("ping", None):
+            continue
+        if sse.event == "error":
+            try:
+                body = json.loads(sse.data)
+                message = f"{body}"
+            except ValueError:
+                body, message = sse.data, sse.data or f"Error code: {response.status_code}"
+            raise anthropic.APIStatusError(message, response=response, body=body)
+        if sse.data:
+            yield json.loads(sse.data)
 
 
 def _tool_result(tool_use_id: str, text: str, error: bool = False) -> dict:

@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,6 +58,8 @@ ERROR_TYPES = {
     504: "timeout_error",
     529: "overloaded_error",
 }
+# The messages the API's own error bodies carry for the types an `error` stream event uses.
+ERROR_MESSAGES = {"overloaded_error": "Overloaded", "api_error": "Internal server error"}
 
 # What the fake knows of each model's thinking: the `thinking.type` values it accepts, the one it uses when a
 # request leaves `thinking` out, and whether it refuses sampling settings and prefill outright. From the
@@ -130,6 +132,9 @@ class Reply:
     delay: float = 0.0
     chunk_delay: float = 0.0
     hang_up_after: int | None = None
+    # After this many stream events the API may send an `error` event instead of the rest (as it does when it
+    # is overloaded mid-answer): its type, then the stream ends.
+    error_after: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -173,17 +178,19 @@ def reply(
     delay: float = 0.0,
     chunk_delay: float = 0.0,
     hang_up_after: int | None = None,
+    error_after: tuple[int, str] | None = None,
 ) -> Reply:
     """An assistant message. A plain string is a text block.
 
     `usage` overrides the computed counts, `delay` waits before answering, `chunk_delay` waits between stream
     events, and `hang_up_after=n` drops the connection after n stream events (or before any answer when the
-    request is not streamed).
+    request is not streamed). `error_after=(n, "overloaded_error")` sends an `error` event of that type after n
+    stream events and ends the stream there, as the API does mid-answer.
     """
     content = tuple(Text(block) if isinstance(block, str) else block for block in blocks)
     if stop_reason is None:
         stop_reason = "tool_use" if any(isinstance(block, ToolUse) for block in content) else "end_turn"
-    return Reply(content, stop_reason, usage, delay, chunk_delay, hang_up_after)
+    return Reply(content, stop_reason, usage, delay, chunk_delay, hang_up_after, error_after)
 
 
 def error(
@@ -597,6 +604,10 @@ class _Handler(BaseHTTPRequestHandler):
         events = list(_stream_events(message))
         if answer.hang_up_after is not None:
             events = events[: answer.hang_up_after]
+        if answer.error_after is not None:
+            count, error_type = answer.error_after
+            failure = {"type": "error", "error": {"type": error_type, "message": ERROR_MESSAGES.get(error_type, "")}}
+            events = [*events[:count], ("error", failure)]
         try:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -726,10 +737,10 @@ def _as_answered(answer: Reply, body: dict[str, Any], default_thinking: str) -> 
             kept.append(Thinking(block.thinking.encode()[:budget].decode(errors="ignore"), ""))
         else:
             kept.append(ToolUse(block.name, {"_cut": json.dumps(block.input)[:budget]}, block.id))
-        return Reply(tuple(kept), "max_tokens", answer.usage, answer.delay, answer.chunk_delay, answer.hang_up_after)
+        return replace(answer, blocks=tuple(kept), stop_reason="max_tokens")
     if len(kept) == len(answer.blocks):
         return answer
-    return Reply(tuple(kept), answer.stop_reason, answer.usage, answer.delay, answer.chunk_delay, answer.hang_up_after)
+    return replace(answer, blocks=tuple(kept))
 
 
 def _block(block: Text | ToolUse | Thinking) -> dict[str, Any]:

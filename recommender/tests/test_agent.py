@@ -226,6 +226,17 @@ def test_garbage_or_a_cut_stream_fails_the_reply_without_a_500(claude, alice_api
     assert not Option.objects.exists()
 
 
+def test_an_overload_in_the_middle_of_the_answer_fails_the_reply_plainly_and_keeps_no_option(claude, alice_api, chat):
+    """The API may end a stream it began with an `error` event (overloaded): the reply fails with a message
+    that says the service is unavailable, and the option already shown is not kept."""
+    # 16 events: the prose, the first call and the start of the second, which shows the first option.
+    claude.script(reply(text(PROSE), option("S1"), option("S2"), error_after=(16, "overloaded_error")))
+    message = post(alice_api, chat)
+    assert message["status"] == "failed"
+    assert "unavailable right now" in message["error"]
+    assert not Option.objects.exists()
+
+
 def test_earlier_turns_go_into_the_context(claude, alice_api, chat):
     claude.script(reply(text("A sunset, three ways."), option("S1"), option("S2")))
     post(alice_api, chat, "a cinematic sunset over mountains")
