@@ -962,6 +962,24 @@ def phase_mixed(stack: Stack, args) -> bool:
     return errors == 0 and all(ok for _, ok, _ in checks) and not any(p.failed_replies for p in people)
 
 
+def _autogroup_note() -> str:
+    """A warning when the kernel's autogroup scheduler is on: it shares the CPU between sessions, and the
+    PostgreSQL server's backends are a session of their own, apart from gunicorn, wrk and this bench. With the
+    2 cores full, queries then waited up to 0.7 s for a backend to run (PostgreSQL never saw them active and no
+    web process's event loop lagged); with it off, none did."""
+    try:
+        enabled = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return ""
+    if not enabled:
+        return ""
+    return (
+        "note: the kernel's autogroup scheduler is on (kernel.sched_autogroup_enabled=1): with both cores busy, "
+        "PostgreSQL's backends (a session of their own) may wait for the CPU, and reads with them; "
+        "`sysctl -w kernel.sched_autogroup_enabled=0` (as root) before measuring stalls, see docs/performance.md"
+    )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/higgs_load",
@@ -1003,6 +1021,9 @@ def main(argv=None) -> int:
         access_log=not args.no_access_log,
     )
     ok = True
+    autogroup = _autogroup_note()
+    if autogroup:
+        print(autogroup)
     with stack:
         stack.prepare()
         stack.start()
