@@ -216,7 +216,8 @@ class Read:
 
         shape = _shape(limit, binds)
         compiled = self._compiled.get(shape) or self._compile(self._build(limit=limit, **binds), shape, binds)
-        with connections["default"].cursor() as cursor:
+        connection = connections["default"]
+        with prepared_cursor(connection) if compiled.reusable else connection.cursor() as cursor:
             cursor.execute(compiled.sql, compiled.params(binds))
             return self._shaped(compiled, cursor.fetchall())
 
@@ -255,6 +256,30 @@ class Read:
                 other = field.related_model.from_db("default", other_names, values)
             field.set_cached_value(obj, other)
         return obj
+
+
+def prepared_cursor(connection):
+    """A cursor of Django's `connection` whose statements PostgreSQL prepares, on the first run on each pooled
+    connection: it then skips parsing and planning them (the taste's read plans in 2 ms and runs in 0.2 ms).
+
+    Django binds parameters on the client and turns psycopg's preparing off (for poolers in transaction mode);
+    this cursor binds them on the server, on the same connection and in the same transaction, and it is
+    wrapped like Django's own (queries logged when Django logs them). Only for statements of a fixed text,
+    run again and again; elsewhere (SQLite, DATABASE_PREPARED_READS off) Django's own cursor."""
+    from django.conf import settings
+
+    if connection.vendor != "postgresql" or not settings.DATABASE_PREPARED_READS:
+        return connection.cursor()
+    from psycopg import Cursor
+
+    connection.validate_thread_sharing()
+    connection.ensure_connection()
+    raw = connection.connection
+    # Django's own cursors bind on the client and are never prepared, whatever this says.
+    if raw.prepare_threshold != 0:
+        raw.prepare_threshold = 0
+    cursor = Cursor(raw)
+    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
 def _shape(limit: int | None, binds: dict) -> tuple:

@@ -135,13 +135,15 @@ def _catalogue_version() -> tuple:
     saved change (an edit, a new order, enabling, disabling, a row added or deleted) changes it."""
     from django.db import connection
 
+    from higgs_project.database import prepared_cursor
+
     quote = connection.ops.quote_name
     columns = ", ".join(
         f"(SELECT COUNT(*) FROM {quote(t._meta.db_table)} WHERE {quote('enabled')}), "
         f"(SELECT MAX({quote('updated_at')}) FROM {quote(t._meta.db_table)} WHERE {quote('enabled')})"
         for t in (Style, Motion, GenerationModel)
     )
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(f"SELECT {columns}")  # noqa: S608 - table and column names from our models, no input
         return tuple(cursor.fetchone())
 

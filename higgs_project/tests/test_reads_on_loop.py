@@ -313,3 +313,27 @@ def test_the_chat_list_read_is_prepared_on_its_connection_unless_turned_off(alic
     assert titles == [["Lighthouse at dusk"]] * 3
     chat_list = [s for s in statements if 'FROM "chats_chat"' in s and "LIMIT 11" in s]
     assert len(chat_list) == (1 if prepared else 0)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_a_replys_reads_in_its_thread_are_prepared_once_and_still_counted(alice):
+    """The reads a reply makes in its request's thread (`Read.sync`: the turns before it, here) are prepared
+    on Django's own connection with one plan for every value, and Django still logs them, so the query
+    counts of the tests see them."""
+    from django.test.utils import CaptureQueriesContext
+
+    from chats.selectors import message_history
+
+    chat = services.chat_create(owner=alice, title="")
+    for position, words in enumerate(["a lighthouse", "now at night", "closer"], 1):
+        Message.objects.create(chat=chat, position=position, author_type="user", content_text=words)
+    with CaptureQueriesContext(connection) as queries:
+        turns = [[t.text for t in message_history(chat_id=chat.pk, before_position=p)] for p in (2, 3, 4)]
+    assert turns == [["a lighthouse"], ["a lighthouse", "now at night"], ["a lighthouse", "now at night", "closer"]]
+    assert sum('FROM "chats_message"' in q["sql"] for q in queries.captured_queries) == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans FROM pg_prepared_statements")
+        prepared = [(s, plans) for s, plans in cursor.fetchall() if 'FROM "chats_message"' in s]
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone()[0] == "force_generic_plan"
+    assert len(prepared) == 1 and prepared[0][1] == 3
