@@ -10,6 +10,9 @@
   send the query to a thread and back; the SQL is still Django's (the same compiler, the same converters
   of the values), compiled once per shape of the query. Elsewhere (SQLite, the test client, WSGI) the
   queryset is read in the request's thread as before.
+- `prepared_cursor`: a cursor of Django's own connection whose statements PostgreSQL prepares, for the
+  compiled reads a request makes in its thread (Django's own statements are bound on the client and never
+  prepared). Both kinds of read are prepared once on each connection, unless DATABASE_PREPARED_READS is off.
 """
 
 import asyncio
@@ -113,7 +116,8 @@ class _AsyncPools:
             await pool.close()
 
 
-# Reads pass prepare=True or False each time; the threshold applies only to a call that passes neither.
+# Reads pass prepare=True or False each time; the threshold applies only to a call that passes neither (the
+# connection's check, an empty statement, which is not to be prepared).
 _PREPARE_ONLY_WHEN_ASKED = 1_000_000
 
 
