@@ -128,7 +128,9 @@ def browser_tab(shot: str, *, width: int = 1280, height: int = 900):
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = chromium_launch(p)
-        context = browser.new_context(viewport={"width": width, "height": height})
+        # Reduced motion, as a person may set it: no smooth scroll still moving a button when it is clicked
+        # (a click that lands on what scrolled under the pointer is lost).
+        context = browser.new_context(viewport={"width": width, "height": height}, reduced_motion="reduce")
         context.set_default_timeout(20_000)
         tab = context.new_page()
         errors = []

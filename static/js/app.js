@@ -236,7 +236,9 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "messages") {
       var users = event.detail.target.querySelectorAll(".message.user"), last = users[users.length - 1];
-      if (last) last.scrollIntoView({ block: "start", behavior: "smooth" });
+      // Smoothly, unless the person asked their system for less motion.
+      var still = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+      if (last) last.scrollIntoView({ block: "start", behavior: still ? "auto" : "smooth" });
     }
   });
 
