@@ -11,8 +11,9 @@ starts the fake Claude and the fake Higgsfield on loopback, then gunicorn as the
 - `poll`: a running generation polled by the API (`GET /api/generations/{id}`, a client's card) and by the
   chat page's card (`GET /generations/{id}/` with the session cookie, as htmx does): the same figures.
 - `replies`: `--users` people post a message at the same moment and wait for the reply, `--reply-rounds`
-  rounds after one to warm up: our time over the fake Claude's `--model-seconds` (target p95 at most 50 ms),
-  and when the model was called.
+  rounds after one to warm up: our time over the fake Claude's `--model-seconds`, and over the fake's own time
+  for each post's calls as it measured them (the figure judged: target p95 at most 50 ms), and when the model
+  was called.
 - `mixed`: 50 people, each with a token of their own, for 2 minutes: list chats, create chats,
   post messages (each waits for the fake Claude's reply), list messages, start generations from the
   reply's options and poll them. Then the database is counted: every posted message exists once with
