@@ -727,6 +727,10 @@ def phase_replies(stack: Stack, args) -> bool:
         waits = [arrival - min(starts) for arrival in stack.claude.arrivals[first_call:]]
         return times, waits
 
+    # Each web worker's CPU over the rounds: clients keep their connections, so a worker serves the posts of
+    # the connections it accepted, and the busier one sets the pace.
+    by_worker: dict[int, float] = defaultdict(float)
+
     async def everyone():
         limits = httpx.Limits(keepalive_expiry=1.5)
         clients = [
@@ -744,6 +748,8 @@ def phase_replies(stack: Stack, args) -> bool:
                 claude_before = _cpu_seconds(stack.claude.pid)
                 times, waits = await post_all(number, clients, chats)
                 after, bench_after = await asyncio.to_thread(cpu_snapshot, stack), time.process_time()
+                for pid, seconds in after["web"].items():
+                    by_worker[pid] += seconds - before["web"].get(pid, 0.0)
                 cpu = {
                     "web": cpu_used(before, after, "web"),
                     "postgres": cpu_used(before, after, "postgres"),
@@ -792,6 +798,9 @@ def phase_replies(stack: Stack, args) -> bool:
         f"{cpu_total['claude'] / replies * 1000:.1f} ms, this bench's clients "
         f"{cpu_total['bench'] / replies * 1000:.1f} ms"
     )
+    web_total = sum(by_worker.values()) or 1.0
+    shares = sorted((seconds / web_total for seconds in by_worker.values()), reverse=True)
+    print(f"  the web workers' shares of that CPU: {' / '.join(f'{share:.0%}' for share in shares)}")
     p95 = percentile(own_overheads, 0.95) * 1000
     met = not failed and len(own_overheads) == len(overheads) and p95 <= REPLY_TARGET_OVERHEAD_MS
     print(

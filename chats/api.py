@@ -145,18 +145,23 @@ async def _reply_answer(request, user_message, reply, status: int):
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
-    task, _events = replies.reply_launch(reply=reply, user_message=user_message)
+    task, _events = replies.reply_launch(reply=reply, user_message=user_message, listened=False)
     # The reply's task is shielded: a client that goes away does not stop it.
     reply = await asyncio.shield(task)
     return Status(status, MessageEnvelope(message=await sync_to_async(_message_json)(request, reply)))
 
 
+def _message_post_begin(*, user, chat_id: uuid.UUID, **post):
+    # The chat's read and the writes in one step of the request's thread.
+    return services.message_post_begin(chat=selectors.chat_get(user=user, chat_id=chat_id), **post)
+
+
 @router.post("/chats/{chat_id}/messages", response={201: MessageEnvelope, 429: ErrorOut})
 async def message_create(request, chat_id: uuid.UUID, payload: MessageIn):
     """Post a message; answers 201 with the finished reply, or streams it with `Accept: text/event-stream`."""
-    chat = await sync_to_async(selectors.chat_get)(user=request.auth, chat_id=chat_id)
-    user_message, reply = await sync_to_async(services.message_post_begin)(
-        chat=chat,
+    user_message, reply = await sync_to_async(_message_post_begin)(
+        user=request.auth,
+        chat_id=chat_id,
         text=payload.text,
         attachment_urls=payload.attachments,
         preferred_kind=(payload.mode or "").replace("-", "_"),

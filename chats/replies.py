@@ -16,7 +16,7 @@ import time
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from recommender.services import RecommenderError, reply_compose
+from recommender.services import Grounding, RecommenderError, reply_compose, reply_ground
 from recommender.types import ChatImages, OptionDraft, Preference, ReplySink, Turn
 
 from . import selectors
@@ -36,7 +36,13 @@ _running: set[asyncio.Task] = set()
 
 
 class ReplyRecorder(ReplySink):
-    """Saves text and options to the reply as they arrive, and passes them on as events."""
+    """Saves text and options to the reply as they arrive, and passes them on as events.
+
+    The text is saved every SAVE_EVERY_SECONDS, the first time that long after its first words: an answer
+    whose words all come sooner is saved once, at its end. With nobody listening (`events` is None: the client
+    waits for the finished reply), each option is kept in memory and saved with the reply's end, in the
+    same transaction: nobody can see, let alone click, an option before then.
+    """
 
     def __init__(self, reply: Message, events: asyncio.Queue | None):
         self.reply = reply
@@ -44,13 +50,15 @@ class ReplyRecorder(ReplySink):
         self.text_so_far = ""
         self.options: list[Option] = []
         self.stopped = False
-        self._saved_at = 0.0
+        self._saved_at = time.monotonic()
 
     def publish(self, name: str, payload) -> None:
         if self.events is not None:
             self.events.put_nowait((name, payload))
 
     async def text(self, delta: str) -> None:
+        if not self.text_so_far:
+            self._saved_at = time.monotonic()
         self.text_so_far += delta
         self.publish("delta", delta)
         if time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS and not await self.save_text():
@@ -67,7 +75,7 @@ class ReplyRecorder(ReplySink):
         return saved > 0
 
     async def option(self, draft: OptionDraft) -> None:
-        option = await Option.objects.acreate(
+        option = Option(
             message=self.reply,
             position=len(self.options),
             kind=draft.kind,
@@ -79,8 +87,13 @@ class ReplyRecorder(ReplySink):
             parameters=draft.parameters,
             source_image_url=draft.source_image_url,
         )
+        if self.events is not None:
+            await sync_to_async(option.save)(force_insert=True)
         self.options.append(option)
         self.publish("option", option)
+
+    def unsaved_options(self) -> list[Option]:
+        return [] if self.events is not None else self.options
 
 
 def _now():
@@ -89,7 +102,8 @@ def _now():
     return timezone.now()
 
 
-def _context(*, reply: Message, user_message: Message) -> tuple[list[Turn], bool, ChatImages]:
+def _context(*, reply: Message, user_message: Message) -> tuple[list[Turn], Grounding]:
+    """Everything the reply reads before the recommender runs, in one step of the request's thread."""
     history = selectors.message_history(chat_id=reply.chat_id, before_position=user_message.position)
     has_image = selectors.message_has_image(message_id=user_message.pk)
     images = (
@@ -97,7 +111,14 @@ def _context(*, reply: Message, user_message: Message) -> tuple[list[Turn], bool
         if has_image
         else selectors.chat_images(chat_id=reply.chat_id, before_position=user_message.position)
     )
-    return history, has_image, images
+    grounding = reply_ground(
+        text=user_message.content_text or "",
+        has_image=has_image,
+        preference=Preference(kind=user_message.preferred_kind, model_key=user_message.preferred_model),
+        chat_images=images,
+        chat_id=reply.chat_id,
+    )
+    return history, grounding
 
 
 def _end(*, reply: Message, **fields) -> bool:
@@ -111,7 +132,10 @@ def _end(*, reply: Message, **fields) -> bool:
     return True
 
 
-def _finish(*, reply: Message, content_text: str, options: list[Option], recommender: str) -> Message:
+def _finish(
+    *, reply: Message, content_text: str, options: list[Option], unsaved: list[Option], recommender: str
+) -> Message:
+    """End the reply complete, with its options; `unsaved` are those of them not yet saved."""
     with transaction.atomic():
         payload = render_payload_build(options=options)
         ended = _end(
@@ -122,6 +146,8 @@ def _finish(*, reply: Message, content_text: str, options: list[Option], recomme
             status=Message.Status.COMPLETE,
             error="",
         )
+        if ended and unsaved:
+            Option.objects.bulk_create(unsaved)
     if not ended:
         return _stopped(reply=reply, content_text=content_text)
     return reply
@@ -166,15 +192,14 @@ async def reply_run(*, reply: Message, user_message: Message, events: asyncio.Qu
     recorder = ReplyRecorder(reply, events)
     heartbeat = asyncio.create_task(_watch(recorder, asyncio.current_task()))
     try:
-        history, has_image, images = await sync_to_async(_context)(reply=reply, user_message=user_message)
+        history, grounding = await sync_to_async(_context)(reply=reply, user_message=user_message)
         composed = await reply_compose(
             text=user_message.content_text or "",
-            has_image=has_image,
-            chat_images=images,
+            has_image=grounding.has_image,
             chat_id=reply.chat_id,
             history=history,
             sink=recorder,
-            preference=Preference(kind=user_message.preferred_kind, model_key=user_message.preferred_model),
+            grounding=grounding,
         )
     except asyncio.CancelledError:
         if not recorder.stopped:
@@ -198,15 +223,22 @@ async def reply_run(*, reply: Message, user_message: Message, events: asyncio.Qu
     finally:
         heartbeat.cancel()
     reply = await sync_to_async(_finish)(
-        reply=reply, content_text=composed.content_text, options=recorder.options, recommender=composed.recommender
+        reply=reply,
+        content_text=composed.content_text,
+        options=recorder.options,
+        unsaved=recorder.unsaved_options(),
+        recommender=composed.recommender,
     )
     recorder.publish("done", reply)
     return reply
 
 
-def reply_launch(*, reply: Message, user_message: Message) -> tuple[asyncio.Task, asyncio.Queue]:
-    """Start writing the reply in its own task; the queue receives (event, payload) pairs."""
-    events: asyncio.Queue = asyncio.Queue()
+def reply_launch(
+    *, reply: Message, user_message: Message, listened: bool = True
+) -> tuple[asyncio.Task, asyncio.Queue | None]:
+    """Start writing the reply in its own task; the queue receives (event, payload) pairs. A caller that only
+    waits for the finished reply says it does not listen (no queue: its options are saved with its end)."""
+    events: asyncio.Queue | None = asyncio.Queue() if listened else None
     task = asyncio.create_task(reply_run(reply=reply, user_message=user_message, events=events))
     _running.add(task)
     task.add_done_callback(_running.discard)

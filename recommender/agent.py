@@ -447,8 +447,10 @@ async def compose(
     sink: ReplySink,
     preference: Preference = Preference(),  # noqa: B008
     image_from_chat: bool = False,
+    catalogue: Catalogue | None = None,
 ) -> Reply:
-    catalogue = await sync_to_async(catalogue_load)()
+    if catalogue is None:
+        catalogue = await sync_to_async(catalogue_load)()
     system = [
         {"type": "text", "text": INSTRUCTIONS + "\n\n" + catalogue.models_text},
         {"type": "text", "text": catalogue.text, "cache_control": {"type": "ephemeral"}},

@@ -11,7 +11,7 @@ from generation.model_schema import IMAGE_TO_VIDEO, TEXT_TO_IMAGE, image_field
 from . import asked, taste
 from .types import ChatImages, OptionDraft, Preference, RecommenderError, Reply, ReplySink, Turn
 
-__all__ = ["Preference", "RecommenderError", "recommender_name", "reply_compose"]
+__all__ = ["Grounding", "Preference", "RecommenderError", "recommender_name", "reply_compose", "reply_ground"]
 
 
 def recommender_name() -> str:
@@ -68,10 +68,37 @@ def _source(*, text: str, has_image: bool, images: ChatImages, preference: Prefe
     return _Source()
 
 
-def _source_and_taste(*, text: str, has_image: bool, images: ChatImages, preference: Preference, chat_id):
-    """Both reads before a reply, in one step of the request's thread."""
-    source = _source(text=text, has_image=has_image, images=images, preference=preference)
-    return source, taste.taste_read(chat_id=chat_id)
+@dataclass(frozen=True)
+class Grounding:
+    """What a reply reads before it is written: the request's own terms once a preferred kind has spoken, the
+    picture in the chat it points at, the taste of the chat's owner, and the catalogue Claude is shown."""
+
+    has_image: bool
+    preference: Preference
+    source: _Source
+    tasted: taste.Taste
+    catalogue: object = None
+
+
+def reply_ground(
+    *,
+    text: str,
+    has_image: bool,
+    preference: Preference | None = None,
+    chat_images: ChatImages | None = None,
+    chat_id=None,
+) -> Grounding:
+    """Every read a reply makes before the recommender runs, in one step of the request's thread."""
+    preference = preference or Preference()
+    if preference.kind and preference.kind != IMAGE_TO_VIDEO:
+        has_image = False
+    source = _source(text=text, has_image=has_image, images=chat_images or ChatImages(), preference=preference)
+    catalogue = None
+    if recommender_name() == "claude":
+        from . import agent
+
+        catalogue = agent.catalogue_load()
+    return Grounding(has_image, preference, source, taste.taste_read(chat_id=chat_id), catalogue)
 
 
 async def reply_compose(
@@ -83,6 +110,7 @@ async def reply_compose(
     preference: Preference | None = None,
     chat_images: ChatImages | None = None,
     chat_id=None,
+    grounding: Grounding | None = None,
 ) -> Reply:
     """Write the reply to `text`, passing its prose and each option to `sink` as they are ready.
 
@@ -90,13 +118,18 @@ async def reply_compose(
     leads to image-to-video options unless another kind was asked for. Words that point at a picture
     made earlier in the chat ("animate it", "the last one as a video") make options that start from it.
     The taste of the chat's owner (`chat_id`) ranks and words the options here, after either recommender
-    answers: it never goes to Claude.
+    answers: it never goes to Claude. A caller that has made the reads already (`reply_ground`, in a step
+    of its own) passes them as `grounding`.
     """
-    preference = preference or Preference()
-    if preference.kind and preference.kind != IMAGE_TO_VIDEO:
-        has_image = False
-    source, tasted = await sync_to_async(_source_and_taste)(
-        text=text, has_image=has_image, images=chat_images or ChatImages(), preference=preference, chat_id=chat_id
+    if grounding is None:
+        grounding = await sync_to_async(reply_ground)(
+            text=text, has_image=has_image, preference=preference, chat_images=chat_images, chat_id=chat_id
+        )
+    has_image, preference, source, tasted = (
+        grounding.has_image,
+        grounding.preference,
+        grounding.source,
+        grounding.tasted,
     )
     if source.use == "animate" and source.url:
         has_image = True
@@ -112,6 +145,7 @@ async def reply_compose(
             sink=taste.TasteSink(sink, tasted) if tasted.active else sink,
             preference=preference,
             image_from_chat=source.use == "animate",
+            catalogue=grounding.catalogue,
         )
         return replace(reply, options=[taste.option_reword(tasted, source.given(draft)) for draft in reply.options])
 
