@@ -203,6 +203,7 @@ class Stack:
     pool: int = 20
     wsgi: bool = False
     keep_alive: float | None = None
+    reuse_port: bool = False
     access_log: bool = True
     extra_env: dict = field(default_factory=dict)
     tmp: str = ""
@@ -290,6 +291,8 @@ class Stack:
             command += ["-k", "uvicorn_worker.UvicornWorker", "higgs_project.asgi:application"]
         if self.keep_alive is not None:
             command += ["--keep-alive", f"{self.keep_alive:g}"]
+        if self.reuse_port:
+            command += ["--reuse-port"]
         if self.access_log:
             command += ["--access-logfile", f"{self.tmp}/access.log"]
         # Logs go to files: the bench's own output is the report.
@@ -1001,6 +1004,9 @@ def main(argv=None) -> int:
     parser.add_argument("--pool", type=int, default=20, help="DATABASE_POOL_MAX_SIZE for the app (0: no pool)")
     parser.add_argument("--wsgi", action="store_true", help="gunicorn's threaded WSGI worker, for comparison")
     parser.add_argument("--keep-alive", type=float, default=None, help="gunicorn's --keep-alive (default 2 s)")
+    parser.add_argument(
+        "--reuse-port", action="store_true", help="gunicorn's --reuse-port: a listening socket for each worker"
+    )
     parser.add_argument("--no-access-log", action="store_true", help="gunicorn without its access log")
     parser.add_argument("--read-seconds", type=float, default=30)
     parser.add_argument("--read-connections", type=int, default=20)
@@ -1028,6 +1034,7 @@ def main(argv=None) -> int:
         pool=args.pool,
         wsgi=args.wsgi,
         keep_alive=args.keep_alive,
+        reuse_port=args.reuse_port,
         access_log=not args.no_access_log,
     )
     ok = True

@@ -134,48 +134,53 @@ async def _reply_events(request, started: dict, events):
             return
 
 
-async def _reply_answer(request, user_message, reply, status: int):
+async def _reply_answer(request, user_message, reply, status: int, turn, context=None):
     if _wants_stream(request):
         started = {
             "message": await sync_to_async(_message_json)(request, user_message),
             "reply": await sync_to_async(_message_json)(request, reply),
         }
-        _task, events = replies.reply_launch(reply=reply, user_message=user_message)
+        _task, events = replies.reply_launch(reply=reply, user_message=user_message, turn=turn, context=context)
         response = StreamingHttpResponse(_reply_events(request, started, events), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
-    task, _events = replies.reply_launch(reply=reply, user_message=user_message, listened=False)
+    task, _events = replies.reply_launch(
+        reply=reply, user_message=user_message, listened=False, turn=turn, context=context
+    )
     # The reply's task is shielded: a client that goes away does not stop it.
     reply = await asyncio.shield(task)
     return Status(status, MessageEnvelope(message=await sync_to_async(_message_json)(request, reply)))
 
 
 def _message_post_begin(*, user, chat_id: uuid.UUID, **post):
-    # The chat's read and the writes in one step of the request's thread.
-    return services.message_post_begin(chat=selectors.chat_get(user=user, chat_id=chat_id), **post)
+    # The chat's read, the writes and the reply's reads in one step of the request's thread.
+    user_message, reply = services.message_post_begin(chat=selectors.chat_get(user=user, chat_id=chat_id), **post)
+    return user_message, reply, replies.reply_context(reply=reply, user_message=user_message)
 
 
 @router.post("/chats/{chat_id}/messages", response={201: MessageEnvelope, 429: ErrorOut})
 async def message_create(request, chat_id: uuid.UUID, payload: MessageIn):
     """Post a message; answers 201 with the finished reply, or streams it with `Accept: text/event-stream`."""
-    user_message, reply = await sync_to_async(_message_post_begin)(
-        user=request.auth,
-        chat_id=chat_id,
-        text=payload.text,
-        attachment_urls=payload.attachments,
-        preferred_kind=(payload.mode or "").replace("-", "_"),
-        preferred_model=payload.model_name or "",
-    )
-    return await _reply_answer(request, user_message, reply, 201)
+    async with replies.reply_start() as turn:
+        user_message, reply, context = await sync_to_async(_message_post_begin)(
+            user=request.auth,
+            chat_id=chat_id,
+            text=payload.text,
+            attachment_urls=payload.attachments,
+            preferred_kind=(payload.mode or "").replace("-", "_"),
+            preferred_model=payload.model_name or "",
+        )
+        return await _reply_answer(request, user_message, reply, 201, turn, context)
 
 
 @router.post("/messages/{message_id}/retry", response={200: MessageEnvelope, 429: ErrorOut})
 async def message_retry(request, message_id: uuid.UUID):
     """Write a failed reply again; answers like posting a message (200, or a stream)."""
     reply = await sync_to_async(selectors.message_get)(user=request.auth, message_id=message_id)
-    user_message, reply = await sync_to_async(services.reply_retry_begin)(reply=reply)
-    return await _reply_answer(request, user_message, reply, 200)
+    async with replies.reply_start() as turn:
+        user_message, reply = await sync_to_async(services.reply_retry_begin)(reply=reply)
+        return await _reply_answer(request, user_message, reply, 200, turn)
 
 
 class AttachmentPage(Schema):

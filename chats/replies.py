@@ -12,8 +12,11 @@ the writer sees it at its next save or check, keeps the text so far, and writes 
 import asyncio
 import logging
 import time
+import weakref
+from contextlib import asynccontextmanager
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import transaction
 
 from recommender.services import Grounding, RecommenderError, reply_compose, reply_ground
@@ -33,6 +36,47 @@ GENERIC_FAILURE = "The assistant could not answer this time. Please try again."
 
 # Replies being written in this process; holding them keeps their tasks from being collected.
 _running: set[asyncio.Task] = set()
+
+
+class StartTurn:
+    """A post's turn to start its reply (see reply_start); given back once, by whoever holds it last."""
+
+    def __init__(self, gate: asyncio.Semaphore):
+        self._gate = gate
+        self._held = True
+        self.handed_over = False
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._gate.release()
+
+
+# One gate for each event loop (a web process has one): a semaphore belongs to the loop it first waits on.
+_start_gates: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def reply_start():
+    """A turn to start a reply, held from the post's writes until the reply's model call goes out; at most
+    settings.REPLY_STARTS_AT_ONCE replies of this process start at once, the others wait in the order they came.
+
+    Under a burst of posts the event loop and the interpreter's lock would otherwise serve every post a slice
+    at a time, and all of them would reach the model together, once the last had done its share of the CPU;
+    in turns, the first reach it at once and each of the others waits only for those before it. Pass the
+    turn to reply_launch, which hands it to the reply; a post that launches nothing gives it back here.
+    """
+    loop = asyncio.get_running_loop()
+    gate = _start_gates.get(loop)
+    if gate is None:
+        gate = _start_gates[loop] = asyncio.Semaphore(max(1, settings.REPLY_STARTS_AT_ONCE))
+    await gate.acquire()
+    turn = StartTurn(gate)
+    try:
+        yield turn
+    finally:
+        if not turn.handed_over:
+            turn.release()
 
 
 class ReplyRecorder(ReplySink):
@@ -102,8 +146,9 @@ def _now():
     return timezone.now()
 
 
-def _context(*, reply: Message, user_message: Message) -> tuple[list[Turn], Grounding]:
-    """Everything the reply reads before the recommender runs, in one step of the request's thread."""
+def reply_context(*, reply: Message, user_message: Message) -> tuple[list[Turn], Grounding]:
+    """Everything the reply reads before the recommender runs, in one step of the request's thread: the one
+    that wrote the post, when its caller passes it to reply_launch, or the reply's own first."""
     history = selectors.message_history(chat_id=reply.chat_id, before_position=user_message.position)
     has_image = selectors.message_has_image(message_id=user_message.pk)
     images = (
@@ -187,12 +232,22 @@ async def _watch(recorder: ReplyRecorder, writer: asyncio.Task) -> None:
             return
 
 
-async def reply_run(*, reply: Message, user_message: Message, events: asyncio.Queue | None = None) -> Message:
-    """Compose the reply to `user_message` into `reply`; ends complete, failed or stopped, never pending."""
+async def reply_run(
+    *,
+    reply: Message,
+    user_message: Message,
+    events: asyncio.Queue | None = None,
+    turn: StartTurn | None = None,
+    context: tuple[list[Turn], Grounding] | None = None,
+) -> Message:
+    """Compose the reply to `user_message` into `reply`; ends complete, failed or stopped, never pending. Its
+    start `turn`, if it holds one, is given back when the model's call goes out (or the recommender ends)."""
     recorder = ReplyRecorder(reply, events)
     heartbeat = asyncio.create_task(_watch(recorder, asyncio.current_task()))
     try:
-        history, grounding = await sync_to_async(_context)(reply=reply, user_message=user_message)
+        if context is None:
+            context = await sync_to_async(reply_context)(reply=reply, user_message=user_message)
+        history, grounding = context
         composed = await reply_compose(
             text=user_message.content_text or "",
             has_image=grounding.has_image,
@@ -200,6 +255,7 @@ async def reply_run(*, reply: Message, user_message: Message, events: asyncio.Qu
             history=history,
             sink=recorder,
             grounding=grounding,
+            on_call=turn.release if turn is not None else None,
         )
     except asyncio.CancelledError:
         if not recorder.stopped:
@@ -222,6 +278,8 @@ async def reply_run(*, reply: Message, user_message: Message, events: asyncio.Qu
         return reply
     finally:
         heartbeat.cancel()
+        if turn is not None:
+            turn.release()
     reply = await sync_to_async(_finish)(
         reply=reply,
         content_text=composed.content_text,
@@ -234,12 +292,22 @@ async def reply_run(*, reply: Message, user_message: Message, events: asyncio.Qu
 
 
 def reply_launch(
-    *, reply: Message, user_message: Message, listened: bool = True
+    *,
+    reply: Message,
+    user_message: Message,
+    listened: bool = True,
+    turn: StartTurn | None = None,
+    context: tuple[list[Turn], Grounding] | None = None,
 ) -> tuple[asyncio.Task, asyncio.Queue | None]:
     """Start writing the reply in its own task; the queue receives (event, payload) pairs. A caller that only
-    waits for the finished reply says it does not listen (no queue: its options are saved with its end)."""
+    waits for the finished reply says it does not listen (no queue: its options are saved with its end). The
+    post's start `turn` (reply_start) goes with the reply, and so do its reads (reply_context) if made."""
     events: asyncio.Queue | None = asyncio.Queue() if listened else None
-    task = asyncio.create_task(reply_run(reply=reply, user_message=user_message, events=events))
+    if turn is not None:
+        turn.handed_over = True
+    task = asyncio.create_task(
+        reply_run(reply=reply, user_message=user_message, events=events, turn=turn, context=context)
+    )
     _running.add(task)
     task.add_done_callback(_running.discard)
     return task, events

@@ -92,8 +92,8 @@ def _messages(user, chat) -> list[Message]:
     return _decorate(user, chat.pk, items)
 
 
-def _launch(*, reply: Message, user_message: Message) -> None:
-    task, events = replies.reply_launch(reply=reply, user_message=user_message)
+def _launch(*, reply: Message, user_message: Message, turn: replies.StartTurn | None = None) -> None:
+    task, events = replies.reply_launch(reply=reply, user_message=user_message, turn=turn)
     _live[reply.pk] = events
     # Nobody came for the events (no browser, or it left): forget them a while after the reply ends.
     task.add_done_callback(lambda t: t.get_loop().call_later(60, _live.pop, reply.pk, None))
@@ -139,12 +139,14 @@ async def chat_start(request):
         return await sync_to_async(_composer_error)(request, form.error_text())
     user = await request.auser()
     chat = await sync_to_async(services.chat_create)(owner=user)
-    try:
-        user_message, reply = await sync_to_async(services.message_post_begin)(chat=chat, **form.post_arguments())
-    except ServiceError as exc:
-        await sync_to_async(services.chat_delete)(chat=chat)
-        return await sync_to_async(_composer_error)(request, str(exc))
-    _launch(reply=reply, user_message=user_message)
+    async with replies.reply_start() as turn:
+        try:
+            user_message, reply = await sync_to_async(services.message_post_begin)(chat=chat, **form.post_arguments())
+        except ServiceError as exc:
+            turn.release()
+            await sync_to_async(services.chat_delete)(chat=chat)
+            return await sync_to_async(_composer_error)(request, str(exc))
+        _launch(reply=reply, user_message=user_message, turn=turn)
     url = reverse("chat_detail", args=[chat.pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
@@ -194,11 +196,13 @@ async def message_create(request, chat_id):
     form = MessageForm(request.POST)
     if not form.is_valid():
         return await sync_to_async(_composer_error)(request, form.error_text())
-    try:
-        user_message, reply = await sync_to_async(services.message_post_begin)(chat=chat, **form.post_arguments())
-    except ServiceError as exc:
-        return await sync_to_async(_composer_error)(request, str(exc))
-    _launch(reply=reply, user_message=user_message)
+    async with replies.reply_start() as turn:
+        try:
+            user_message, reply = await sync_to_async(services.message_post_begin)(chat=chat, **form.post_arguments())
+        except ServiceError as exc:
+            turn.release()
+            return await sync_to_async(_composer_error)(request, str(exc))
+        _launch(reply=reply, user_message=user_message, turn=turn)
     if not request.htmx:
         return redirect("chat_detail", chat_id=chat.pk)
     context = await sync_to_async(_posted_context)(user, chat, user_message, reply)
@@ -210,11 +214,13 @@ async def message_create(request, chat_id):
 async def reply_retry(request, message_id):
     user = await request.auser()
     reply = await sync_to_async(selectors.message_get)(user=user, message_id=message_id)
-    try:
-        user_message, reply = await sync_to_async(services.reply_retry_begin)(reply=reply)
-    except ServiceError as exc:
-        return HttpResponseBadRequest(conditional_escape(str(exc)))
-    _launch(reply=reply, user_message=user_message)
+    async with replies.reply_start() as turn:
+        try:
+            user_message, reply = await sync_to_async(services.reply_retry_begin)(reply=reply)
+        except ServiceError as exc:
+            turn.release()
+            return HttpResponseBadRequest(conditional_escape(str(exc)))
+        _launch(reply=reply, user_message=user_message, turn=turn)
     if not request.htmx:
         return redirect("chat_detail", chat_id=reply.chat_id)
     return await sync_to_async(render)(request, "chats/chat.html#message", {"message": reply})

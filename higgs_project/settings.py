@@ -287,6 +287,9 @@ ANTHROPIC_MAX_RETRIES = env.int("ANTHROPIC_MAX_RETRIES", default=3)
 RECOMMENDER_MAX_TOOL_ROUNDS = env.int("RECOMMENDER_MAX_TOOL_ROUNDS", default=10)
 # Earlier turns of a chat sent with a new message, in tokens (about 4 characters each).
 RECOMMENDER_HISTORY_TOKENS = env.int("RECOMMENDER_HISTORY_TOKENS", default=1500)
+# Replies a web process starts at once (chats.replies.reply_start): from a post's writes until its model call
+# goes out; the others wait their turn, in the order they came.
+REPLY_STARTS_AT_ONCE = env.int("REPLY_STARTS_AT_ONCE", default=1)
 # A reply still pending after this many seconds was interrupted (a restart): it shows as failed.
 RECOMMENDER_REPLY_STALE_SECONDS = env.int("RECOMMENDER_REPLY_STALE_SECONDS", default=180)
 

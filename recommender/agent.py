@@ -19,6 +19,7 @@ import json
 import logging
 import re
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anthropic
@@ -448,6 +449,7 @@ async def compose(
     preference: Preference = Preference(),  # noqa: B008
     image_from_chat: bool = False,
     catalogue: Catalogue | None = None,
+    on_call: Callable[[], None] | None = None,
 ) -> Reply:
     if catalogue is None:
         catalogue = await sync_to_async(catalogue_load)()
@@ -503,6 +505,9 @@ async def compose(
                 messages=messages,
                 stream=True,
             )
+            if on_call is not None:
+                # As the call starts: the next post's work runs while this request goes out and Claude thinks.
+                on_call()
             async with answer as response:
                 async for event in _events(response.http_response):
                     kind = event["type"]

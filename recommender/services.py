@@ -1,5 +1,6 @@
 """The recommender's entry point: the Claude agent when a key is set, the offline recommender otherwise."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from asgiref.sync import sync_to_async
@@ -111,6 +112,7 @@ async def reply_compose(
     chat_images: ChatImages | None = None,
     chat_id=None,
     grounding: Grounding | None = None,
+    on_call: Callable[[], None] | None = None,
 ) -> Reply:
     """Write the reply to `text`, passing its prose and each option to `sink` as they are ready.
 
@@ -119,7 +121,7 @@ async def reply_compose(
     made earlier in the chat ("animate it", "the last one as a video") make options that start from it.
     The taste of the chat's owner (`chat_id`) ranks and words the options here, after either recommender
     answers: it never goes to Claude. A caller that has made the reads already (`reply_ground`, in a step
-    of its own) passes them as `grounding`.
+    of its own) passes them as `grounding`. `on_call` is called as Claude's call goes out.
     """
     if grounding is None:
         grounding = await sync_to_async(reply_ground)(
@@ -146,6 +148,7 @@ async def reply_compose(
             preference=preference,
             image_from_chat=source.use == "animate",
             catalogue=grounding.catalogue,
+            on_call=on_call,
         )
         return replace(reply, options=[taste.option_reword(tasted, source.given(draft)) for draft in reply.options])
 

@@ -1,0 +1,74 @@
+"""Posts that arrive together start their replies in turns (chats.replies.reply_start): a turn ends as the
+reply's model call goes out, so nobody waits for anyone else's model, and a refused post gives its turn back."""
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient
+
+from chats import services
+from chats.models import Message
+from recommender.tests.fake_anthropic import reply, text
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MODEL_SECONDS = 1.0
+
+
+def _post_all(token: str, posts: list[tuple[str, dict]]) -> tuple[list, float]:
+    async def run():
+        client = AsyncClient()
+        headers = {"Authorization": f"Bearer {token}"}
+        started = time.monotonic()
+        responses = await asyncio.wait_for(
+            asyncio.gather(
+                *(client.post(path, body, content_type="application/json", headers=headers) for path, body in posts)
+            ),
+            timeout=20,
+        )
+        return responses, time.monotonic() - started
+
+    return async_to_sync(run)()
+
+
+def test_posts_at_once_each_wait_for_their_own_model_not_for_each_others(alice, alice_api, claude, settings):
+    settings.REPLY_STARTS_AT_ONCE = 1
+    chats = [services.chat_create(owner=alice, title=f"Burst {n}") for n in range(3)]
+    claude.script(
+        reply(text("Warm.")), *(reply(text(f"Answer {n}: a few words on it."), delay=MODEL_SECONDS) for n in range(3))
+    )
+    # A first reply loads what every reply uses (the catalogue as the model reads it, the request reader).
+    _post_all(alice_api.token, [(f"/api/chats/{chats[0].id}/messages", {"text": "warming up"})])
+
+    responses, elapsed = _post_all(
+        alice_api.token, [(f"/api/chats/{chat.id}/messages", {"text": "a lighthouse in a storm"}) for chat in chats]
+    )
+
+    assert [r.status_code for r in responses] == [201, 201, 201]
+    assert sorted(r.json()["message"]["content_text"][:8] for r in responses) == ["Answer 0", "Answer 1", "Answer 2"]
+    assert claude.request_count == 4
+    # Turns held through the model's time would take three times it, one reply after another.
+    assert elapsed < 2 * MODEL_SECONDS, f"the three replies took {elapsed:.2f} s"
+
+
+def test_a_refused_post_gives_its_turn_back_and_the_next_post_is_answered(alice, alice_api, bob, claude, settings):
+    settings.REPLY_STARTS_AT_ONCE = 1
+    mine = services.chat_create(owner=alice, title="Mine")
+    theirs = services.chat_create(owner=bob, title="Theirs")
+    claude.script(reply(text("Here is one idea for it.")))
+
+    responses, _ = _post_all(
+        alice_api.token,
+        [
+            (f"/api/chats/{mine.id}/messages", {"text": "   "}),
+            (f"/api/chats/{theirs.id}/messages", {"text": "a forest at dawn"}),
+            (f"/api/chats/{mine.id}/messages", {"text": "a forest at dawn"}),
+        ],
+    )
+
+    assert [r.status_code for r in responses] == [422, 404, 201]
+    assert responses[2].json()["message"]["content_text"] == "Here is one idea for it."
+    assert not Message.objects.filter(chat=theirs).exists()
+    assert Message.objects.filter(chat=mine).count() == 2
