@@ -143,7 +143,6 @@ async def chat_start(request):
         try:
             user_message, reply = await sync_to_async(services.message_post_begin)(chat=chat, **form.post_arguments())
         except ServiceError as exc:
-            turn.release()
             await sync_to_async(services.chat_delete)(chat=chat)
             return await sync_to_async(_composer_error)(request, str(exc))
         _launch(reply=reply, user_message=user_message, turn=turn)
@@ -200,7 +199,6 @@ async def message_create(request, chat_id):
         try:
             user_message, reply = await sync_to_async(services.message_post_begin)(chat=chat, **form.post_arguments())
         except ServiceError as exc:
-            turn.release()
             return await sync_to_async(_composer_error)(request, str(exc))
         _launch(reply=reply, user_message=user_message, turn=turn)
     if not request.htmx:
@@ -218,7 +216,6 @@ async def reply_retry(request, message_id):
         try:
             user_message, reply = await sync_to_async(services.reply_retry_begin)(reply=reply)
         except ServiceError as exc:
-            turn.release()
             return HttpResponseBadRequest(conditional_escape(str(exc)))
         _launch(reply=reply, user_message=user_message, turn=turn)
     if not request.htmx:
