@@ -205,6 +205,7 @@ class Stack:
     keep_alive: float | None = None
     reuse_port: bool = False
     access_log: bool = True
+    app: str = "higgs_project.asgi:application"
     extra_env: dict = field(default_factory=dict)
     tmp: str = ""
     env: dict = field(default_factory=dict)
@@ -288,7 +289,7 @@ class Stack:
             # For comparison only: streamed replies need ASGI.
             command += ["-k", "gthread", "--threads", "8", "higgs_project.wsgi:application"]
         else:
-            command += ["-k", "uvicorn_worker.UvicornWorker", "higgs_project.asgi:application"]
+            command += ["-k", "uvicorn_worker.UvicornWorker", self.app]
         if self.keep_alive is not None:
             command += ["--keep-alive", f"{self.keep_alive:g}"]
         if self.reuse_port:
@@ -1008,6 +1009,12 @@ def main(argv=None) -> int:
         "--reuse-port", action="store_true", help="gunicorn's --reuse-port: a listening socket for each worker"
     )
     parser.add_argument("--no-access-log", action="store_true", help="gunicorn without its access log")
+    parser.add_argument(
+        "--app",
+        choices=["higgs", "null"],
+        default="higgs",
+        help="null: serve bench/null_reply.py (a post is only its Claude call), the replies phase's floor",
+    )
     parser.add_argument("--read-seconds", type=float, default=30)
     parser.add_argument("--read-connections", type=int, default=20)
     parser.add_argument("--read-runs", type=int, default=1, help="measured runs of --read-seconds each")
@@ -1023,6 +1030,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.database_url.startswith("postgres"):
         raise SystemExit("the load bench runs on PostgreSQL (--database-url postgres://...)")
+    if args.app == "null" and (args.phases != "replies" or args.wsgi):
+        raise SystemExit("--app null serves the replies phase only, under the ASGI workers")
 
     stack = Stack(
         database_url=args.database_url,
@@ -1036,6 +1045,7 @@ def main(argv=None) -> int:
         keep_alive=args.keep_alive,
         reuse_port=args.reuse_port,
         access_log=not args.no_access_log,
+        app={"higgs": "higgs_project.asgi:application", "null": "bench.null_reply:app"}[args.app],
     )
     ok = True
     autogroup = _autogroup_note()
