@@ -509,8 +509,8 @@ def _json_chunks(value: dict[str, Any]) -> list[str]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    # A stream goes out in many small writes, as the API's front ends send them, with TCP_NODELAY: without it,
-    # Nagle and the client's delayed ACKs hold a write back up to 40 ms, a stall the real service does not have.
+    # A stream goes out in many small writes. With TCP_NODELAY, as production front ends usually send (nginx and
+    # Go's net/http set it by default): without it, Nagle and a client's delayed ACKs can hold a write up to 40 ms.
     disable_nagle_algorithm = True
     server: _Server
 
