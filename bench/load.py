@@ -63,6 +63,10 @@ IDEAS = [
 # --- The stack: database, fakes, web server and workers as processes ---
 
 
+# What gunicorn serves: Higgs, or for the replies phase its floor (bench/null_reply.py).
+APPS = {"higgs": "higgs_project.asgi:application", "null": "bench.null_reply:app"}
+
+
 def database_recreate(url: str) -> None:
     """Drop the database `url` names (closing its connections) and create it empty."""
     import psycopg
@@ -205,7 +209,7 @@ class Stack:
     keep_alive: float | None = None
     reuse_port: bool = False
     access_log: bool = True
-    app: str = "higgs_project.asgi:application"
+    app: str = "higgs"  # a key of APPS
     extra_env: dict = field(default_factory=dict)
     tmp: str = ""
     env: dict = field(default_factory=dict)
@@ -289,7 +293,7 @@ class Stack:
             # For comparison only: streamed replies need ASGI.
             command += ["-k", "gthread", "--threads", "8", "higgs_project.wsgi:application"]
         else:
-            command += ["-k", "uvicorn_worker.UvicornWorker", self.app]
+            command += ["-k", "uvicorn_worker.UvicornWorker", APPS[self.app]]
         if self.keep_alive is not None:
             command += ["--keep-alive", f"{self.keep_alive:g}"]
         if self.reuse_port:
@@ -1011,7 +1015,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-access-log", action="store_true", help="gunicorn without its access log")
     parser.add_argument(
         "--app",
-        choices=["higgs", "null"],
+        choices=sorted(APPS),
         default="higgs",
         help="null: serve bench/null_reply.py (a post is only its Claude call), the replies phase's floor",
     )
@@ -1045,7 +1049,7 @@ def main(argv=None) -> int:
         keep_alive=args.keep_alive,
         reuse_port=args.reuse_port,
         access_log=not args.no_access_log,
-        app={"higgs": "higgs_project.asgi:application", "null": "bench.null_reply:app"}[args.app],
+        app=args.app,
     )
     ok = True
     autogroup = _autogroup_note()

@@ -1,6 +1,7 @@
 """The product as real processes, for the tests and benches that need a server on loopback."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -27,6 +28,13 @@ CHROMIUM_ARGS = [
 
 def chromium_launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def foreign_sources(html: str) -> tuple[list[str], list[str]]:
+    """The scripts and stylesheets (and other links) a page loads, and those of them from another origin: a page
+    must load its code from our own static files, never from a CDN (`data:` links are inline)."""
+    loaded = re.findall(r"<script[^>]*\bsrc=\"([^\"]+)\"", html) + re.findall(r"<link[^>]*\bhref=\"([^\"]+)\"", html)
+    return loaded, [url for url in loaded if not url.startswith(("/", "data:")) or url.startswith("//")]
 
 
 def free_port() -> int:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from chats import replies, services
 from chats.models import Chat, Message, Option
+from higgs_project.testing import foreign_sources
 
 pytestmark = pytest.mark.django_db
 
@@ -371,8 +372,7 @@ def test_pages_have_a_content_security_policy_and_no_inline_script(alice, answer
     assert not re.search(r"\son[a-z]+=", html)
     assert " style=" not in html
     # Scripts and styles come from our own origin, never from a third-party CDN.
-    loaded = re.findall(r"<script[^>]*\bsrc=\"([^\"]+)\"", html) + re.findall(r"<link[^>]*\bhref=\"([^\"]+)\"", html)
-    foreign = [url for url in loaded if not url.startswith(("/", "data:")) or url.startswith("//")]
+    loaded, foreign = foreign_sources(html)
     assert len(loaded) >= 4 and not foreign, loaded
 
 
