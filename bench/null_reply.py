@@ -22,10 +22,7 @@ from django.conf import settings  # noqa: E402
 from recommender import agent  # noqa: E402
 
 _CATALOGUE = agent.catalogue_load()
-_SYSTEM = [
-    {"type": "text", "text": agent.INSTRUCTIONS + "\n\n" + _CATALOGUE.models_text},
-    {"type": "text", "text": _CATALOGUE.text, "cache_control": {"type": "ephemeral"}},
-]
+_SYSTEM = agent.system_blocks(_CATALOGUE)
 
 
 async def _body(receive) -> bytes:

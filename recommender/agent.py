@@ -440,6 +440,14 @@ def _readable(exc: Exception) -> str:
     return "The assistant could not answer this time. Please try again."
 
 
+def system_blocks(catalogue: Catalogue) -> list[dict]:
+    """The system prompt of every call: the instructions with the models, then the catalogue, which the API caches."""
+    return [
+        {"type": "text", "text": INSTRUCTIONS + "\n\n" + catalogue.models_text},
+        {"type": "text", "text": catalogue.text, "cache_control": {"type": "ephemeral"}},
+    ]
+
+
 async def compose(
     *,
     text: str,
@@ -453,10 +461,7 @@ async def compose(
 ) -> Reply:
     if catalogue is None:
         catalogue = await sync_to_async(catalogue_load)()
-    system = [
-        {"type": "text", "text": INSTRUCTIONS + "\n\n" + catalogue.models_text},
-        {"type": "text", "text": catalogue.text, "cache_control": {"type": "ephemeral"}},
-    ]
+    system = system_blocks(catalogue)
     asked = asked_in(text=text, history=[turn.text for turn in history if turn.role == "user"])
     messages = history_messages(history, settings.RECOMMENDER_HISTORY_TOKENS)
     messages.append({"role": "user", "content": _user_content(text, has_image, preference, asked, image_from_chat)})
