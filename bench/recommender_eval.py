@@ -270,15 +270,14 @@ def _compose(text, has_image, history, result_in_chat):
     """The reply through the recommender's entry point, with a picture in the chat when the case has one."""
     from asgiref.sync import async_to_sync
 
-    from recommender.services import reply_compose
+    from recommender.services import reply_compose, reply_ground
     from recommender.types import ChatImages, ReplySink, Turn
 
     images = ChatImages(newest=RESULT_URL, by_option=(RESULT_URL,) * 3) if result_in_chat else None
     turns = [Turn(role="user", text=t) for t in history]
+    grounding = reply_ground(text=text, has_image=has_image, chat_images=images)
     # async_to_sync runs the recommender's database reads on this thread's connection (a test's transaction).
-    return async_to_sync(reply_compose)(
-        text=text, has_image=has_image, history=turns, sink=ReplySink(), chat_images=images
-    )
+    return async_to_sync(reply_compose)(text=text, history=turns, sink=ReplySink(), grounding=grounding)
 
 
 def _offline(text, has_image, history, result_in_chat):

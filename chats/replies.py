@@ -250,8 +250,6 @@ async def reply_run(
         history, grounding = context
         composed = await reply_compose(
             text=user_message.content_text or "",
-            has_image=grounding.has_image,
-            chat_id=reply.chat_id,
             history=history,
             sink=recorder,
             grounding=grounding,

@@ -105,28 +105,20 @@ def reply_ground(
 async def reply_compose(
     *,
     text: str,
-    has_image: bool,
     history: list[Turn],
     sink: ReplySink,
-    preference: Preference | None = None,
-    chat_images: ChatImages | None = None,
-    chat_id=None,
-    grounding: Grounding | None = None,
+    grounding: Grounding,
     on_call: Callable[[], None] | None = None,
 ) -> Reply:
-    """Write the reply to `text`, passing its prose and each option to `sink` as they are ready.
+    """Write the reply to `text`, passing its prose and each option to `sink` as they are ready; `grounding` is
+    what reply_ground read for it, in a step of the request's thread of its own.
 
     A preferred kind or model (from the composer) narrows the options to it; an attached image
     leads to image-to-video options unless another kind was asked for. Words that point at a picture
     made earlier in the chat ("animate it", "the last one as a video") make options that start from it.
-    The taste of the chat's owner (`chat_id`) ranks and words the options here, after either recommender
-    answers: it never goes to Claude. A caller that has made the reads already (`reply_ground`, in a step
-    of its own) passes them as `grounding`. `on_call` is called as Claude's call goes out.
+    The taste of the chat's owner ranks and words the options here, after either recommender answers: it
+    never goes to Claude. `on_call` is called as Claude's call goes out.
     """
-    if grounding is None:
-        grounding = await sync_to_async(reply_ground)(
-            text=text, has_image=has_image, preference=preference, chat_images=chat_images, chat_id=chat_id
-        )
     has_image, preference, source, tasted = (
         grounding.has_image,
         grounding.preference,
