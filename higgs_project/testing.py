@@ -1,4 +1,4 @@
-"""The product as real processes, for the tests and benches that need a server on loopback."""
+"""The product as real processes, for the tests and benches that need a server on loopback, and what they read of it."""
 
 import os
 import re
