@@ -48,11 +48,12 @@ def test_a_revoked_token_stops_working_at_once(alice, alice_api):
 
 def test_a_change_made_elsewhere_reaches_a_remembered_token_within_its_time(alice, alice_api, settings):
     """Another web process's change (no signal here) is seen once API_TOKEN_CACHE_SECONDS have passed."""
-    settings.API_TOKEN_CACHE_SECONDS = 0.3
+    # Long enough that the second call comes within it even on a busy machine.
+    settings.API_TOKEN_CACHE_SECONDS = 1.0
     assert alice_api.get("/api/chats").status_code == 200
     User.objects.filter(pk=alice.pk).update(is_active=False)  # like another process: no signal
     assert alice_api.get("/api/chats").status_code == 200
-    time.sleep(0.35)
+    time.sleep(1.05)
     assert alice_api.get("/api/chats").status_code == 401
 
 
