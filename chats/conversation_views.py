@@ -75,11 +75,12 @@ async def message_edit(request, message_id):
     user = await request.auser()
     message = await sync_to_async(selectors.message_get)(user=user, message_id=message_id)
     text = request.POST.get("text", "")
-    try:
-        user_message, reply, replaced = await sync_to_async(services.message_edit_begin)(message=message, text=text)
-    except ServiceError as exc:
-        return await sync_to_async(_edit_refused)(request, message, text, str(exc))
-    _launch(reply=reply, user_message=user_message)
+    async with replies.reply_start() as turn:
+        try:
+            user_message, reply, replaced = await sync_to_async(services.message_edit_begin)(message=message, text=text)
+        except ServiceError as exc:
+            return await sync_to_async(_edit_refused)(request, message, text, str(exc))
+        _launch(reply=reply, user_message=user_message, turn=turn)
     if not request.htmx:
         return redirect(reverse("chat_detail", args=[message.chat_id]) + f"#message-{user_message.pk}")
     return await sync_to_async(_edited_page)(request, message, user_message, reply, replaced)

@@ -427,11 +427,12 @@ def _animate_begin(user, generation_id):
 async def generation_animate(request, generation_id):
     """'Animate this image': the result goes back into its chat as an image, and image-to-video options answer."""
     user = await request.auser()
-    try:
-        user_message, reply = await sync_to_async(_animate_begin)(user, generation_id)
-    except ServiceError as exc:
-        return HttpResponseBadRequest(conditional_escape(str(exc)))
-    _launch(reply=reply, user_message=user_message)
+    async with replies.reply_start() as turn:
+        try:
+            user_message, reply = await sync_to_async(_animate_begin)(user, generation_id)
+        except ServiceError as exc:
+            return HttpResponseBadRequest(conditional_escape(str(exc)))
+        _launch(reply=reply, user_message=user_message, turn=turn)
     url = reverse("chat_detail", args=[reply.chat_id])
     if request.htmx and urlsplit(request.htmx.current_url or "").path == url:
         # Clicked in this chat's page: the new turn joins the conversation at once, as a sent message does.

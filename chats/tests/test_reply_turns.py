@@ -3,12 +3,13 @@ reply's model call goes out, so nobody waits for anyone else's model, and a refu
 
 import asyncio
 import time
+import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 
-from chats import services
+from chats import replies, services
 from chats.models import Message
 from recommender.tests.fake_anthropic import reply, text
 
@@ -72,3 +73,31 @@ def test_a_refused_post_gives_its_turn_back_and_the_next_post_is_answered(alice,
     assert responses[2].json()["message"]["content_text"] == "Here is one idea for it."
     assert not Message.objects.filter(chat=theirs).exists()
     assert Message.objects.filter(chat=mine).count() == 2
+
+
+def test_a_refused_edit_or_animation_on_the_pages_gives_its_turn_back(alice, claude, seed_catalogue, settings):
+    settings.REPLY_STARTS_AT_ONCE = 1
+    chat = services.chat_create(owner=alice, title="Pages")
+    claude.script(reply(text("A first idea.")), reply(text("A second idea.")))
+    services.message_post(chat=chat, text="a forest at dawn")
+    sent = Message.objects.get(chat=chat, author_type=Message.Author.USER)
+    headers = {"HX-Request": "true"}
+
+    async def run():
+        client = AsyncClient()
+        await client.aforce_login(alice)
+        edited = await client.post(f"/messages/{sent.id}/edit/", {"text": "   "}, headers=headers)
+        animated = await client.post(f"/generations/{uuid.uuid4()}/animate/", headers=headers)
+        # A turn kept by either would leave this post waiting for ever.
+        posted = await client.post(f"/chats/{chat.id}/messages/", {"text": "a river at dusk"}, headers=headers)
+        await replies.replies_wait()
+        return edited, animated, posted
+
+    async def in_time():
+        return await asyncio.wait_for(run(), timeout=20)
+
+    edited, animated, posted = async_to_sync(in_time)()
+
+    assert (edited.status_code, animated.status_code, posted.status_code) == (422, 404, 200)
+    answers = Message.objects.filter(chat=chat, author_type=Message.Author.ASSISTANT).order_by("position")
+    assert [m.content_text for m in answers] == ["A first idea.", "A second idea."]
