@@ -92,11 +92,17 @@ def _messages(user, chat) -> list[Message]:
     return _decorate(user, chat.pk, items)
 
 
-def _launch(*, reply: Message, user_message: Message, turn: replies.StartTurn | None = None) -> None:
-    task, events = replies.reply_launch(reply=reply, user_message=user_message, turn=turn)
+def _launch(*, reply: Message, user_message: Message, turn: replies.StartTurn | None = None, context=None) -> None:
+    task, events = replies.reply_launch(reply=reply, user_message=user_message, turn=turn, context=context)
     _live[reply.pk] = events
     # Nobody came for the events (no browser, or it left): forget them a while after the reply ends.
     task.add_done_callback(lambda t: t.get_loop().call_later(60, _live.pop, reply.pk, None))
+
+
+def _post_begin(*, chat, **post):
+    # The writes and the reply's reads in one step of the request's thread, as the API's post makes them.
+    user_message, reply = services.message_post_begin(chat=chat, **post)
+    return user_message, reply, replies.reply_context(reply=reply, user_message=user_message)
 
 
 def _composer_error(request, message: str, status: int = 422):
@@ -141,11 +147,11 @@ async def chat_start(request):
     chat = await sync_to_async(services.chat_create)(owner=user)
     async with replies.reply_start() as turn:
         try:
-            user_message, reply = await sync_to_async(services.message_post_begin)(chat=chat, **form.post_arguments())
+            user_message, reply, reads = await sync_to_async(_post_begin)(chat=chat, **form.post_arguments())
         except ServiceError as exc:
             await sync_to_async(services.chat_delete)(chat=chat)
             return await sync_to_async(_composer_error)(request, str(exc))
-        _launch(reply=reply, user_message=user_message, turn=turn)
+        _launch(reply=reply, user_message=user_message, turn=turn, context=reads)
     url = reverse("chat_detail", args=[chat.pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
@@ -197,10 +203,10 @@ async def message_create(request, chat_id):
         return await sync_to_async(_composer_error)(request, form.error_text())
     async with replies.reply_start() as turn:
         try:
-            user_message, reply = await sync_to_async(services.message_post_begin)(chat=chat, **form.post_arguments())
+            user_message, reply, reads = await sync_to_async(_post_begin)(chat=chat, **form.post_arguments())
         except ServiceError as exc:
             return await sync_to_async(_composer_error)(request, str(exc))
-        _launch(reply=reply, user_message=user_message, turn=turn)
+        _launch(reply=reply, user_message=user_message, turn=turn, context=reads)
     if not request.htmx:
         return redirect("chat_detail", chat_id=chat.pk)
     context = await sync_to_async(_posted_context)(user, chat, user_message, reply)
