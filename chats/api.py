@@ -155,8 +155,7 @@ async def _reply_answer(request, user_message, reply, status: int, turn, context
 
 def _message_post_begin(*, user, chat_id: uuid.UUID, **post):
     # The chat's read, the writes and the reply's reads in one step of the request's thread.
-    user_message, reply = services.message_post_begin(chat=selectors.chat_get(user=user, chat_id=chat_id), **post)
-    return user_message, reply, replies.reply_context(reply=reply, user_message=user_message)
+    return services.message_post_begin_with_reads(chat=selectors.chat_get(user=user, chat_id=chat_id), **post)
 
 
 @router.post("/chats/{chat_id}/messages", response={201: MessageEnvelope, 429: ErrorOut})

@@ -18,7 +18,7 @@ from recommender.services import recommender_name
 from . import selectors
 from .errors import ServiceError
 from .models import ApiToken, Attachment, Chat, Message, Option, ReplyRetry
-from .replies import reply_run
+from .replies import reply_context, reply_run
 from .reply_rows import reply_stop_settle
 from .uploads import UploadError, upload_find_by_url
 
@@ -186,6 +186,13 @@ def message_post_begin(
             attachment.chat, attachment.message = locked, user_message
             attachment.save(update_fields=["chat", "message"])
     return user_message, reply
+
+
+def message_post_begin_with_reads(*, chat: Chat, **post):
+    """message_post_begin, then the reply's reads (chats.replies.reply_context) in the same step of the caller's
+    thread: a web request's post goes to its thread once, and passes the reads to reply_launch."""
+    user_message, reply = message_post_begin(chat=chat, **post)
+    return user_message, reply, reply_context(reply=reply, user_message=user_message)
 
 
 def message_post(*, chat: Chat, text: str | None, attachment_urls: list[str] | None = None, **preferences) -> Message:

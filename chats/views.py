@@ -99,12 +99,6 @@ def _launch(*, reply: Message, user_message: Message, turn: replies.StartTurn | 
     task.add_done_callback(lambda t: t.get_loop().call_later(60, _live.pop, reply.pk, None))
 
 
-def _post_begin(*, chat, **post):
-    # The writes and the reply's reads in one step of the request's thread, as the API's post makes them.
-    user_message, reply = services.message_post_begin(chat=chat, **post)
-    return user_message, reply, replies.reply_context(reply=reply, user_message=user_message)
-
-
 def _composer_error(request, message: str, status: int = 422):
     response = render(request, "chats/chat.html#composer_error", {"error": message}, status=status)
     return reswap(retarget(response, "#composer-error"), "innerHTML")
@@ -147,7 +141,9 @@ async def chat_start(request):
     chat = await sync_to_async(services.chat_create)(owner=user)
     async with replies.reply_start() as turn:
         try:
-            user_message, reply, reads = await sync_to_async(_post_begin)(chat=chat, **form.post_arguments())
+            user_message, reply, reads = await sync_to_async(services.message_post_begin_with_reads)(
+                chat=chat, **form.post_arguments()
+            )
         except ServiceError as exc:
             await sync_to_async(services.chat_delete)(chat=chat)
             return await sync_to_async(_composer_error)(request, str(exc))
@@ -203,7 +199,9 @@ async def message_create(request, chat_id):
         return await sync_to_async(_composer_error)(request, form.error_text())
     async with replies.reply_start() as turn:
         try:
-            user_message, reply, reads = await sync_to_async(_post_begin)(chat=chat, **form.post_arguments())
+            user_message, reply, reads = await sync_to_async(services.message_post_begin_with_reads)(
+                chat=chat, **form.post_arguments()
+            )
         except ServiceError as exc:
             return await sync_to_async(_composer_error)(request, str(exc))
         _launch(reply=reply, user_message=user_message, turn=turn, context=reads)
