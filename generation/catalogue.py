@@ -16,8 +16,9 @@ from .models import CatalogueEntry, CatalogueSync, Motion, Style
 
 STYLES_FILE = "image_styles.json"
 MOTIONS_FILE = "motions.json"
-# The catalogue the project ships, for a fresh clone without Higgsfield's data or keys.
-STARTER_DIR = Path(__file__).resolve().parent / "catalog"
+# Our dated snapshot of Higgsfield's full style and motion lists (see its README): what a fresh clone without keys
+# loads, and all the tests read.
+SNAPSHOT_DIR = Path(__file__).resolve().parent / "catalog"
 
 _NAME_MAX = Style._meta.get_field("name").max_length
 _PREVIEW_URL_MAX = Style._meta.get_field("preview_url").max_length

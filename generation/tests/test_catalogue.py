@@ -1,19 +1,17 @@
 """Tests for the catalogue import service and the import_catalog command."""
 
 import json
+import re
 import shutil
 import uuid
 from io import StringIO
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from generation.catalogue import STARTER_DIR, CatalogueError, catalogue_import, catalogue_read_dir
+from generation.catalogue import SNAPSHOT_DIR, CatalogueError, catalogue_import, catalogue_read_dir
 from generation.models import Motion, Style
 from generation.selectors import motion_list, style_list
-
-SEED_DIR = settings.SEED_DATA_DIR
 
 
 def run_import(directory=None, *args):
@@ -38,10 +36,10 @@ def write_json(path, data):
 
 
 @pytest.fixture
-def seed_copy(tmp_path):
-    """A writable copy of the Higgsfield seed data, for tests that change it."""
+def snapshot_copy(tmp_path):
+    """A writable copy of our catalogue snapshot, for tests that change it."""
     for name in ("image_styles.json", "motions.json"):
-        shutil.copy(SEED_DIR / name, tmp_path / name)
+        shutil.copy(SNAPSHOT_DIR / name, tmp_path / name)
     return tmp_path
 
 
@@ -58,12 +56,12 @@ def write_minimal_catalogue(directory, *, styles=None, motions=None):
     write_json(directory / "motions.json", [motion] if motions is None else motions)
 
 
-# Importing the Higgsfield seed data
+# Importing the catalogue snapshot (all of Higgsfield's styles and motions)
 
 
 @pytest.mark.django_db
-def test_importing_the_seed_data_gives_106_styles_and_121_motions():
-    output = run_import(SEED_DIR)
+def test_importing_the_snapshot_gives_106_styles_and_121_motions():
+    output = run_import(SNAPSHOT_DIR)
 
     assert Style.objects.count() == 106
     assert Motion.objects.count() == 121
@@ -76,9 +74,9 @@ def test_importing_the_seed_data_gives_106_styles_and_121_motions():
 
 @pytest.mark.django_db
 def test_it_keeps_the_order_and_the_fields_of_the_files():
-    run_import(SEED_DIR)
+    run_import(SNAPSHOT_DIR)
 
-    raw_motions = read_json(SEED_DIR / "motions.json")
+    raw_motions = read_json(SNAPSHOT_DIR / "motions.json")
     motions = list(Motion.objects.order_by("sort_order"))
     assert [str(m.id) for m in motions] == [entry["id"] for entry in raw_motions]
     assert [m.sort_order for m in motions] == list(range(121))
@@ -93,7 +91,7 @@ def test_it_keeps_the_order_and_the_fields_of_the_files():
 
 @pytest.mark.django_db
 def test_importing_227_entries_takes_a_handful_of_queries(django_assert_max_num_queries):
-    styles, motions = catalogue_read_dir(SEED_DIR)
+    styles, motions = catalogue_read_dir(SNAPSHOT_DIR)
 
     with django_assert_max_num_queries(12):
         catalogue_import(styles=styles, motions=motions)
@@ -103,10 +101,10 @@ def test_importing_227_entries_takes_a_handful_of_queries(django_assert_max_num_
 
 @pytest.mark.django_db
 def test_a_second_import_reports_nothing_added_or_changed():
-    run_import(SEED_DIR)
+    run_import(SNAPSHOT_DIR)
     before = database_snapshot()
 
-    output = run_import(SEED_DIR)
+    output = run_import(SNAPSHOT_DIR)
 
     assert "styles: 0 added, 0 changed, 106 unchanged, 0 disabled" in output
     assert "motions: 0 added, 0 changed, 121 unchanged, 0 disabled" in output
@@ -114,13 +112,13 @@ def test_a_second_import_reports_nothing_added_or_changed():
 
 
 @pytest.mark.django_db
-def test_a_changed_name_is_reported_as_changed_and_updated(seed_copy):
-    run_import(seed_copy)
-    styles = read_json(seed_copy / "image_styles.json")
+def test_a_changed_name_is_reported_as_changed_and_updated(snapshot_copy):
+    run_import(snapshot_copy)
+    styles = read_json(snapshot_copy / "image_styles.json")
     styles[3]["name"] = "Renamed upstream"
-    write_json(seed_copy / "image_styles.json", styles)
+    write_json(snapshot_copy / "image_styles.json", styles)
 
-    output = run_import(seed_copy)
+    output = run_import(snapshot_copy)
 
     assert "styles: 0 added, 1 changed, 105 unchanged, 0 disabled" in output
     assert "motions: 0 added, 0 changed, 121 unchanged, 0 disabled" in output
@@ -128,26 +126,26 @@ def test_a_changed_name_is_reported_as_changed_and_updated(seed_copy):
 
 
 @pytest.mark.django_db
-def test_a_changed_start_end_frame_is_reported_as_changed_and_updated(seed_copy):
-    run_import(seed_copy)
-    motions = read_json(seed_copy / "motions.json")
+def test_a_changed_start_end_frame_is_reported_as_changed_and_updated(snapshot_copy):
+    run_import(snapshot_copy)
+    motions = read_json(snapshot_copy / "motions.json")
     motions[0]["start_end_frame"] = not motions[0]["start_end_frame"]
-    write_json(seed_copy / "motions.json", motions)
+    write_json(snapshot_copy / "motions.json", motions)
 
-    output = run_import(seed_copy)
+    output = run_import(snapshot_copy)
 
     assert "motions: 0 added, 1 changed, 120 unchanged, 0 disabled" in output
     assert Motion.objects.get(pk=motions[0]["id"]).start_end_frame is motions[0]["start_end_frame"]
 
 
 @pytest.mark.django_db
-def test_an_entry_missing_from_the_file_is_disabled_and_reported(seed_copy):
-    run_import(seed_copy)
-    motions = read_json(seed_copy / "motions.json")
+def test_an_entry_missing_from_the_file_is_disabled_and_reported(snapshot_copy):
+    run_import(snapshot_copy)
+    motions = read_json(snapshot_copy / "motions.json")
     gone = motions.pop(5)
-    write_json(seed_copy / "motions.json", motions)
+    write_json(snapshot_copy / "motions.json", motions)
 
-    output = run_import(seed_copy)
+    output = run_import(snapshot_copy)
 
     # The entries after the removed one move up a place, so their sort_order changes.
     assert f"motions: 0 added, {121 - 1 - 5} changed, 5 unchanged, 1 disabled" in output
@@ -155,7 +153,7 @@ def test_an_entry_missing_from_the_file_is_disabled_and_reported(seed_copy):
     assert motion_list().count() == 120
     assert motion_list(enabled_only=False).count() == 121
     # Already disabled, so a second run has nothing left to disable.
-    assert "motions: 0 added, 0 changed, 120 unchanged, 0 disabled" in run_import(seed_copy)
+    assert "motions: 0 added, 0 changed, 120 unchanged, 0 disabled" in run_import(snapshot_copy)
 
 
 @pytest.mark.django_db
@@ -257,18 +255,18 @@ def break_entry_not_an_object(directory):
         break_entry_not_an_object,
     ],
 )
-def test_a_bad_file_is_refused_with_a_clear_error_and_changes_nothing(seed_copy, break_files):
-    run_import(seed_copy)
+def test_a_bad_file_is_refused_with_a_clear_error_and_changes_nothing(snapshot_copy, break_files):
+    run_import(snapshot_copy)
     # Valid changes in both files, so that a partial write would show in the snapshot.
     for name in ("image_styles.json", "motions.json"):
-        entries = read_json(seed_copy / name)
+        entries = read_json(snapshot_copy / name)
         entries[0]["name"] = "Changed but never saved"
-        write_json(seed_copy / name, entries[1:] + entries[:1])
+        write_json(snapshot_copy / name, entries[1:] + entries[:1])
     before = database_snapshot()
-    file_name, fault = break_files(seed_copy)
+    file_name, fault = break_files(snapshot_copy)
 
     with pytest.raises(CommandError) as error:
-        run_import(seed_copy)
+        run_import(snapshot_copy)
 
     message = str(error.value)
     assert file_name in message
@@ -298,21 +296,21 @@ def test_the_command_wants_a_directory_or_starter():
     with pytest.raises(CommandError, match="either a directory or --starter"):
         run_import()
     with pytest.raises(CommandError, match="either a directory or --starter"):
-        run_import(STARTER_DIR, "--starter")
+        run_import(SNAPSHOT_DIR, "--starter")
 
 
-# The starter catalogue
+# The snapshot we ship (--starter, and what the tests read)
 
 
 @pytest.mark.django_db
-def test_the_starter_catalogue_loads_with_at_least_14_of_each():
+def test_starter_loads_the_whole_snapshot():
     output = run_import(None, "--starter")
 
-    assert style_list().count() >= 14
-    assert motion_list().count() >= 14
-    assert f"styles: {Style.objects.count()} added" in output
-    assert f"motions: {Motion.objects.count()} added" in output
-    assert Motion.objects.filter(start_end_frame=True).count() > Motion.objects.count() / 2
+    assert style_list().count() == 106
+    assert motion_list().count() == 121
+    assert "styles: 106 added, 0 changed, 0 unchanged, 0 disabled" in output
+    assert "motions: 121 added, 0 changed, 0 unchanged, 0 disabled" in output
+    assert Motion.objects.filter(start_end_frame=True).count() == 106
     assert not Style.objects.filter(description="").exists()
     assert not Motion.objects.filter(description="").exists()
 
@@ -338,22 +336,31 @@ def test_if_empty_skips_when_only_a_disabled_entry_exists(tmp_path):
     assert not Style.objects.exists()
 
 
-def test_the_starter_catalogue_uses_real_higgsfield_ids_and_names_with_our_own_descriptions():
-    starter_styles, starter_motions = catalogue_read_dir(STARTER_DIR)
-    seed_styles, seed_motions = catalogue_read_dir(SEED_DIR)
+def test_the_snapshot_keeps_higgsfields_names_and_preview_urls_as_published():
+    styles, motions = catalogue_read_dir(SNAPSHOT_DIR)
 
-    for starter, seed in ((starter_styles, seed_styles), (starter_motions, seed_motions)):
-        real = {item.id: item for item in seed}
-        for item in starter:
-            assert item.id in real, item.name
-            assert (item.name, item.preview_url, item.start_end_frame) == (
-                real[item.id].name,
-                real[item.id].preview_url,
-                real[item.id].start_end_frame,
-            )
-            assert item.description and item.description != real[item.id].description, item.name
-    starter_names = {item.name.casefold() for item in starter_styles + starter_motions}
-    assert len(starter_names) == len(starter_styles) + len(starter_motions)
+    style_names = [item.name for item in styles]
+    motion_names = [item.name for item in motions]
+    # Messy on purpose, as Higgsfield publishes them; within a list every name is distinct.
+    assert {"7\\", "It’s french", "Help It's Too Big", "dmv"} <= set(style_names)
+    assert len({name.casefold() for name in style_names}) == len(style_names)
+    assert len({name.casefold() for name in motion_names}) == len(motion_names)
+    assert set(style_names) & set(motion_names) == {"Angel Wings", "Duplicate", "Fisheye", "General"}
+    assert all(item.preview_url.startswith("https://cdn.higgsfield.ai/soul-style/") for item in styles)
+    assert all(item.preview_url.startswith("https://d1xarpci4ikg0w.cloudfront.net/") for item in motions)
+
+
+def test_every_snapshot_description_is_a_short_one_of_our_own_that_a_prompt_can_use():
+    styles, motions = catalogue_read_dir(SNAPSHOT_DIR)
+
+    for item in styles + motions:
+        sentences = re.split(r"(?<=[.!?])\s+", item.description.strip())
+        assert 1 <= len(sentences) <= 2, item.name
+        assert 15 <= len(item.description.split()) <= 45, item.name
+        # The recommender leaves out sentences that sell ("Perfect for…") or speak to the person ("your fit"):
+        # ours only describe the look or the move.
+        assert not re.search(r"\b(you|your|you're)\b", item.description, re.IGNORECASE), item.name
+        assert not any(re.match(r"(perfect|great|ideal)\b", s, re.IGNORECASE) for s in sentences), item.name
 
 
 @pytest.mark.django_db

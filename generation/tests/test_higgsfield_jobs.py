@@ -289,7 +289,7 @@ def test_the_first_run_without_keys_loads_the_starter_catalogue(db, settings):
 
     settings.HIGGSFIELD_KEY_ID = settings.HIGGSFIELD_KEY_SECRET = ""
     call_command("prepare_catalogue")
-    assert Style.objects.count() == 15 and Motion.objects.count() == 15
+    assert Style.objects.count() == 106 and Motion.objects.count() == 121
 
 
 def test_the_catalogue_lists_are_asked_for_with_our_agent_and_either_key_form(higgsfield, settings):
