@@ -1,21 +1,9 @@
-"""Fixtures shared by every app's tests: named people, API clients, the real catalogue."""
+"""Fixtures shared by every app's tests: named people, API clients, the catalogue snapshot."""
 
 import json
 
 import pytest
-from django.conf import settings
 from django.test import Client
-
-SEED_DIR = settings.SEED_DATA_DIR
-
-
-def pytest_sessionstart(session):
-    if not (SEED_DIR / "image_styles.json").is_file():
-        pytest.exit(
-            f"The tests read the real Higgsfield catalogue from {SEED_DIR}, and it is not there. "
-            "Keep the shared/ folder beside the repo, or set SEED_DATA_DIR to its seed-data folder.",
-            returncode=4,
-        )
 
 
 class ApiClient(Client):
@@ -112,10 +100,10 @@ def higgsfield(settings):
 
 @pytest.fixture
 def seed_catalogue(db):
-    """The real Higgsfield catalogue from ../shared/seed-data (106 styles, 121 motions)."""
-    from generation.catalogue import catalogue_import, catalogue_read_dir
+    """Higgsfield's whole catalogue as our snapshot in generation/catalog/ has it (106 styles, 121 motions)."""
+    from generation.catalogue import SNAPSHOT_DIR, catalogue_import, catalogue_read_dir
 
-    styles, motions = catalogue_read_dir(SEED_DIR)
+    styles, motions = catalogue_read_dir(SNAPSHOT_DIR)
     return catalogue_import(styles=styles, motions=motions)
 
 

@@ -1,6 +1,6 @@
 """Load: the production stack (gunicorn with uvicorn workers, task workers, PostgreSQL) under reads, then mixed use.
 
-Makes a fresh PostgreSQL database (dropped and created again), migrates, imports the real catalogue,
+Makes a fresh PostgreSQL database (dropped and created again), migrates, imports the catalogue snapshot,
 starts the fake Claude and the fake Higgsfield on loopback, then gunicorn as the Dockerfile runs it
 (DEBUG off) and `manage.py run_worker`, pointed at the fakes.
 
@@ -254,14 +254,13 @@ class Stack:
         import django
 
         django.setup()
-        from django.conf import settings
         from django.core.management import call_command
 
-        from generation.catalogue import catalogue_import, catalogue_read_dir
+        from generation.catalogue import SNAPSHOT_DIR, catalogue_import, catalogue_read_dir
 
         call_command("migrate", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        styles, motions = catalogue_read_dir(settings.SEED_DATA_DIR)
+        styles, motions = catalogue_read_dir(SNAPSHOT_DIR)
         catalogue_import(styles=styles, motions=motions)
 
     def start(self) -> None:

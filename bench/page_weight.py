@@ -43,19 +43,17 @@ def main() -> int:
         import django
 
         django.setup()
-        from django.conf import settings
         from django.core.management import call_command
 
         from bench.load import IDEAS
         from chats import services
         from chats.models import User
-        from generation.catalogue import catalogue_import, catalogue_read_dir
+        from generation.catalogue import SNAPSHOT_DIR, catalogue_import, catalogue_read_dir
 
         call_command("migrate", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        catalogue_import(
-            *(), **dict(zip(("styles", "motions"), catalogue_read_dir(settings.SEED_DATA_DIR), strict=True))
-        )
+        styles, motions = catalogue_read_dir(SNAPSHOT_DIR)
+        catalogue_import(styles=styles, motions=motions)
         user = User.objects.create_user("weigher", password="a long harbour sunrise")
         chat = services.chat_create(owner=user, title="Twenty messages")
         for idea in IDEAS:

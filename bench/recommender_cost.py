@@ -1,7 +1,7 @@
 """What one reply costs and how long it takes: request bytes, model calls, time to first text and to the end.
 
-Runs our Claude agent against the fake Anthropic server on loopback, with the full seed catalogue
-(106 styles, 121 motions) and a scripted model that takes MODEL_SECONDS before answering, for
+Runs our Claude agent against the fake Anthropic server on loopback, with the full catalogue
+snapshot (106 styles, 121 motions) and a scripted model that takes MODEL_SECONDS before answering, for
 "cinematic sunset over mountains". A prefix marked for caching counts at a tenth once the cache
 is warm (cache reads are billed at 0.1x). Prints our figures beside the original design's.
 
@@ -36,13 +36,12 @@ def _setup(data_dir: str, base_url: str) -> None:
     import django
 
     django.setup()
-    from django.conf import settings
     from django.core.management import call_command
 
-    from generation.catalogue import catalogue_import, catalogue_read_dir
+    from generation.catalogue import SNAPSHOT_DIR, catalogue_import, catalogue_read_dir
 
     call_command("migrate", verbosity=0)
-    styles, motions = catalogue_read_dir(settings.SEED_DATA_DIR)
+    styles, motions = catalogue_read_dir(SNAPSHOT_DIR)
     catalogue_import(styles=styles, motions=motions)
 
 
@@ -103,7 +102,7 @@ def main(argv=None) -> int:
             ),
         }
 
-    print(f'One reply to "{MESSAGE}", full seed catalogue, model time {args.model_seconds} s a call\n')
+    print(f'One reply to "{MESSAGE}", full catalogue snapshot, model time {args.model_seconds} s a call\n')
     header = f"{'':34}{'calls':>6}{'bytes sent':>12}{'billed as':>11}{'first text':>12}{'finished':>10}{'options':>9}"
     print(header)
     print("-" * len(header))

@@ -2,7 +2,7 @@
 or motion a person would accept (hits), the kind of result the words ask for (mode), the settings they ask for
 within what each option's model accepts (parameters), and reasons that say only what is true.
 
-It runs on a throwaway SQLite database holding the real catalogue from SEED_DATA_DIR and the shipped model table,
+It runs on a throwaway SQLite database holding the style, motion and model snapshots of generation/catalog/,
 and prints one row per case and the four figures. A measurement, not a test: it exits 0 unless a --min-… figure is
 given and not reached.
 
@@ -356,13 +356,12 @@ def _setup_django(data_dir: str) -> None:
 
     django.setup()
 
-    from django.conf import settings
     from django.core.management import call_command
 
-    from generation.catalogue import catalogue_import, catalogue_read_dir
+    from generation.catalogue import SNAPSHOT_DIR, catalogue_import, catalogue_read_dir
 
     call_command("migrate", verbosity=0)
-    styles, motions = catalogue_read_dir(settings.SEED_DATA_DIR)
+    styles, motions = catalogue_read_dir(SNAPSHOT_DIR)
     catalogue_import(styles=styles, motions=motions)
 
 

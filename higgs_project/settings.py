@@ -72,8 +72,6 @@ CSRF_FAILURE_VIEW = "higgs_project.errors.csrf_failure"
 # Served over HTTPS (behind a TLS proxy): redirects, HSTS and secure cookies. `make run` serves plain HTTP on
 # your machine and turns it off (SECURE_HTTPS=0).
 SECURE_HTTPS = env.bool("SECURE_HTTPS", default=not DEBUG)
-# The real Higgsfield catalogue that the tests (and a local import) read; never copied into the repo.
-SEED_DATA_DIR = BASE_DIR / env.str("SEED_DATA_DIR", default="../shared/seed-data")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

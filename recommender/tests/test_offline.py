@@ -1,47 +1,20 @@
-import json
 import re
 import uuid
 
 import pytest
-from django.conf import settings
 
+from generation.catalogue import SNAPSHOT_DIR, catalogue_import, catalogue_read_dir
 from generation.model_schema import IMAGE_TO_VIDEO, TEXT_TO_IMAGE, TEXT_TO_VIDEO
 from generation.models import GenerationModel, Motion, Style
 from recommender.offline import NUMBERS, recommend
 from recommender.types import Preference
 
-# ../shared/seed-data beside the repo unless SEED_DATA_DIR says otherwise; never copied into the repo.
-SEED_DATA = settings.SEED_DATA_DIR
-
-
-def _seed(file_name):
-    return json.loads((SEED_DATA / file_name).read_text(encoding="utf-8"))
-
 
 @pytest.fixture
 def catalogue(db):
-    """The real Higgsfield catalogue: 106 styles (35 without a description) and 121 motions, in published order."""
-    Style.objects.bulk_create(
-        Style(
-            id=item["id"],
-            name=item["name"],
-            description=item["description"],
-            preview_url=item["preview_url"],
-            sort_order=index,
-        )
-        for index, item in enumerate(_seed("image_styles.json"))
-    )
-    Motion.objects.bulk_create(
-        Motion(
-            id=item["id"],
-            name=item["name"],
-            description=item["description"],
-            preview_url=item["preview_url"],
-            start_end_frame=item["start_end_frame"],
-            sort_order=index,
-        )
-        for index, item in enumerate(_seed("motions.json"))
-    )
+    """Higgsfield's whole catalogue as our snapshot has it: 106 styles and 121 motions, in published order."""
+    styles, motions = catalogue_read_dir(SNAPSHOT_DIR)
+    catalogue_import(styles=styles, motions=motions)
 
 
 def _entry(option):
