@@ -10,13 +10,39 @@ It is as strict as the real service (facts in ../shared/higgsfield/NOTES.md):
   required field or an unknown one answers FastAPI's 422 `{"detail": [{"loc", "msg", "type"}, ...]}`;
 - it takes `Authorization: Key id:secret` or the legacy `hf-api-key` + `hf-secret` pair, else 401;
 - no User-Agent, or a generic one (python-httpx, curl...), gets Cloudflare's 403 `error code: 1010`;
-- `GET /docs/openapi.json` serves the catalogue as Higgsfield's OpenAPI document.
+- `GET /docs/openapi.json` serves the catalogue as Higgsfield's OpenAPI document;
+- presigned uploads (docs.higgsfield.ai /docs/concepts/file-uploads): `POST /files/generate-upload-url` takes only
+  the documented content types (another answers 422, our guess at the status) and hands out `upload_headers`
+  (Content-Type and x-amz-tagging); the PUT must carry each with exactly that value and none of our API
+  credentials, or it gets S3's 403 SignatureDoesNotMatch XML (for credentials, that answer is our guess) and the
+  URL stays unused. `upload_headers_signed=False` gives the older answer, with no `upload_headers`.
+
+Off unless a test turns them on (or, for Idempotency-Key, the client sends one), so that by default the fake
+answers as it always has:
+- account concurrency (docs.higgsfield.ai /docs/concepts/rate-limits): with `account_concurrency=N`, a submission
+  arriving while N of the account's requests are queued or in progress gets 400 `Maximum number of concurrent
+  requests (N) has been reached`, with no Retry-After;
+- the account queue (/docs/enterprise/capacity): with `account_queue_multiple=k` as well, such a submission is
+  accepted `queued` and starts, in submission order, when a running request ends; at most k*N wait, and beyond
+  that a submission gets 429 `account_queue_full` with the queue limit and a Retry-After (its value is ours: the
+  docs give none). The docs count each output of a batch against that limit; the fake counts requests;
+- Idempotency-Key (/docs/concepts/idempotency): a repeat of an accepted submission under the same key (same path,
+  JSON body up to object key order, and webhook URL) answers the original request and creates nothing, and the
+  same key with other parameters gets 422; a malformed key gets 400 (our guess: the docs give the key's rules,
+  not the answer to a key that breaks them). The docs do not say how long a key is kept: here, for the fake's
+  life;
+- lost answers: `lose_next` and `lose_rate` accept a submission (the request is created, counted and its webhook
+  scheduled), then hang up, answer without a request_id, or answer 502, as a timeout or a proxy would lose the
+  real answer. Only new acceptances lose their answer, never a replay.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
+import random
+import re
 import socket
 import ssl
 import struct
@@ -47,6 +73,7 @@ __all__ = [
     "FakeHiggsfield",
     "Outcome",
     "Rejection",
+    "Replay",
     "Submission",
     "WebhookDelivery",
     "is_video_model",
@@ -68,6 +95,28 @@ WEBHOOK_FORMATS = ("flat", "envelope")
 GENERIC_USER_AGENTS = ("python-httpx", "python-requests", "curl", "python-urllib")
 TEST_USER_AGENT = "higgs-tests/1.0"
 DOCS_PATHS = ("/docs/openapi.json", "/openapi.json")
+# /docs/concepts/idempotency: 1-255 visible ASCII characters, no whitespace.
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+IDEMPOTENCY_MISMATCH = "Idempotency-Key was already used with different request parameters"
+LOSSES = ("hang_up", "no_request_id", "gateway")
+# /docs/concepts/file-uploads: the types it accepts, and the tagging its example hands out.
+UPLOAD_CONTENT_TYPES = (
+    "image/jpeg",
+    "image/jpg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "audio/wav",
+    "audio/x-wav",
+    "video/mp4",
+)
+UPLOAD_TAGGING = "retention=temporary"
+# Presigned storage knows nothing of our API key; a client that sends it is leaking it.
+API_CREDENTIAL_HEADERS = ("Authorization", "hf-api-key", "hf-secret")
+SIGNATURE_MISMATCH = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature'
+    b" we calculated does not match the signature you provided.</Message></Error>"
+)
 
 
 def is_video_model(model_id: str) -> bool:
@@ -178,13 +227,25 @@ class Submission:
     work_seconds: float
     canceled_at: float | None = None
     kind: str | None = None  # "image" or "video", from the catalogue
+    # When it took one of the account's slots: at its submission, unless it waited in the account queue.
+    admitted_at: float | None = None
+    idempotency_key: str | None = None
+
+    def __post_init__(self):
+        if self.admitted_at is None:
+            self.admitted_at = self.submitted_at
+
+    @property
+    def started_at(self) -> float:
+        """When it leaves `queued` for `in_progress`: the platform's own queue time after it got a slot."""
+        return self.admitted_at + self.queue_seconds
 
     @property
     def final_at(self) -> float:
         """When the request reaches (or reached) its final status on the fake's clock."""
         if self.canceled_at is not None:
             return self.canceled_at
-        return self.submitted_at + self.queue_seconds + self.work_seconds
+        return self.started_at + self.work_seconds
 
     @property
     def video(self) -> bool:
@@ -195,7 +256,7 @@ class Submission:
     def status_at(self, now: float) -> str:
         if self.canceled_at is not None:
             return "canceled"
-        if now < self.submitted_at + self.queue_seconds:
+        if now < self.started_at:
             return "queued"
         if now < self.final_at:
             return "in_progress"
@@ -215,13 +276,24 @@ class Call:
 
 @dataclass(frozen=True)
 class Rejection:
-    """A submission refused for its path or body (404 unknown model, 400 not a JSON object, 422 invalid).
+    """A submission refused for its path, body or Idempotency-Key (404 unknown model, 400 not a JSON object or a
+    malformed key, 422 invalid or a key reused with other parameters), or, in `capacity_refusals`, for the
+    account's limits (400 at the concurrency limit, 429 with the account queue full).
     It got no request id and is not in `submissions`."""
 
     path: str  # the URL path, "/higgsfield-ai/soul/standard"
     body: Any  # the parsed JSON, or the raw bytes when they were not JSON
     status: int
     detail: Any  # the answer's "detail": a string, or FastAPI's list of {loc, msg, type}
+    at: float
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A submission that repeated an accepted one under its Idempotency-Key, answered with that request."""
+
+    key: str
+    request_id: str
     at: float
 
 
@@ -261,6 +333,39 @@ class _Delivery:
     duplicate: bool
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """What the handler sends for a submission; `hang_up` closes the connection instead."""
+
+    status: int
+    payload: Any = None
+    headers: dict[str, str] | None = None
+    hang_up: bool = False
+
+
+LOST_ANSWERS = {
+    "hang_up": _Answer(0, hang_up=True),
+    "no_request_id": _Answer(200, {"status": "queued"}),
+    "gateway": _Answer(502, {"detail": "Bad Gateway"}),
+}
+
+
+@dataclass(frozen=True)
+class _KeyUse:
+    """The submission an Idempotency-Key was first accepted with."""
+
+    path: str
+    body: str  # canonical JSON: object keys sorted
+    webhook_url: str | None
+    request_id: str
+
+
+@dataclass(frozen=True)
+class _UploadSlot:
+    name: str
+    headers: dict[str, str]  # the PUT must carry each, with this value
+
+
 # --- The server ---
 
 
@@ -286,7 +391,19 @@ class FakeHiggsfield:
         join_timeout: float = 5.0,
         models: list[dict[str, Any]] | None = None,
         webhook_format: str = "flat",
+        account_concurrency: int | None = None,
+        account_queue_multiple: int | None = None,
+        queue_full_retry_after: int = 5,
+        lose_rate: float = 0.0,
+        seed: int | None = None,
+        upload_headers_signed: bool = True,
     ):
+        if account_concurrency is not None and account_concurrency < 1:
+            raise ValueError("account_concurrency must be None (no limit) or at least 1")
+        if account_queue_multiple is not None and account_queue_multiple < 0:
+            raise ValueError("account_queue_multiple must be None (the 400 mode) or at least 0")
+        if not 0.0 <= lose_rate <= 1.0:
+            raise ValueError("lose_rate must be between 0 and 1")
         self.key_id = key_id
         self.key_secret = key_secret
         # The catalogue in models.json's format (id, path, kind, params...). Read at each submission and each
@@ -305,6 +422,17 @@ class FakeHiggsfield:
         self.duplicate_webhooks = duplicate_webhooks
         self.webhook_timeout = webhook_timeout
         self.join_timeout = join_timeout
+        # The account's limits (docs /concepts/rate-limits, /enterprise/capacity). None: no limit. With only a
+        # concurrency, a submission at the limit gets 400; with a queue multiple k too, up to k * concurrency wait
+        # for a slot and the next one gets 429. Read at each submission and cancel.
+        self.account_concurrency = account_concurrency
+        self.account_queue_multiple = account_queue_multiple
+        self.queue_full_retry_after = queue_full_retry_after
+        # The share of new acceptances whose answer is lost (a hang-up), drawn from the fake's own generator.
+        self.lose_rate = lose_rate
+        self._random = random.Random(seed)
+        # False: the upload answer has no upload_headers and the PUT needs only its Content-Type (older answers).
+        self.upload_headers_signed = upload_headers_signed
         # Scripts: outcomes of the next submissions (strings or Outcome), catalogue answers, extra files to serve.
         self.outcomes: deque[str | Outcome] = deque()
         self.styles: list[dict[str, Any]] = []
@@ -312,13 +440,20 @@ class FakeHiggsfield:
         self.files: dict[str, bytes] = {}
         # Files PUT to the upload URLs that /files/generate-upload-url handed out: (content type, bytes) by name.
         self.uploads: dict[str, tuple[str, bytes]] = {}
-        self._upload_slots: dict[str, str] = {}  # slot id -> file name
+        self._upload_slots: dict[str, _UploadSlot] = {}
 
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # wait_for_webhooks() waits on it
         self._requests: dict[str, Submission] = {}
         self._submissions: list[Submission] = []
         self._rejections: list[Rejection] = []
+        self._capacity_refusals: list[Rejection] = []
+        self._replays: list[Replay] = []
+        self._keys: dict[str, _KeyUse] = {}
+        self._losses: deque[str] = deque()
+        self._lost: list[str] = []
+        # Requests not final at the last look, in submission order: what the account's limits count.
+        self._live: list[Submission] = []
         self._status_calls: Counter[str] = Counter()
         self._cancels: list[CancelCall] = []
         self._calls: list[Call] = []
@@ -430,6 +565,15 @@ class FakeHiggsfield:
         with self._lock:
             self._faults[path_kind].extend(_Fault(status, payload, dict(headers or {})) for _ in range(times))
 
+    def lose_next(self, times: int = 1, how: str = "hang_up") -> None:
+        """The next `times` submissions that create a request (not replays) lose their answer after it is created,
+        counted and its webhook scheduled: "hang_up" closes the connection unanswered, "no_request_id" answers
+        200 `{"status": "queued"}`, "gateway" answers 502, as a proxy in front of the platform would."""
+        if how not in LOSSES:
+            raise ValueError(f"how must be one of {LOSSES}, not {how!r}")
+        with self._lock:
+            self._losses.extend([how] * times)
+
     def slow_next(self, path_kind: str, seconds: float, times: int = 1) -> None:
         """The next `times` calls of `path_kind` wait `seconds` before answering (stop() cuts the wait short)."""
         self._check_kind(path_kind)
@@ -448,6 +592,36 @@ class FakeHiggsfield:
         """Submissions refused for their path or body; empty when everything sent was valid."""
         with self._lock:
             return list(self._rejections)
+
+    @property
+    def capacity_refusals(self) -> list[Rejection]:
+        """Submissions refused for the account's limits: 400 at the concurrency limit, 429 with the queue full."""
+        with self._lock:
+            return list(self._capacity_refusals)
+
+    @property
+    def replays(self) -> list[Replay]:
+        """Submissions answered with an earlier request, for their Idempotency-Key."""
+        with self._lock:
+            return list(self._replays)
+
+    @property
+    def lost_answers(self) -> list[str]:
+        """Ids of the requests whose submission's answer was lost (hang-ups are not in `calls`: none was sent)."""
+        with self._lock:
+            return list(self._lost)
+
+    def max_in_flight(self) -> int:
+        """The most of the account's requests queued or in progress at one moment over the fake's life."""
+        with self._lock:
+            spans = [(sub.submitted_at, sub.final_at) for sub in self._submissions]
+        # An end sorts before a start at the same moment: the spans are [submitted, final).
+        events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+        most = count = 0
+        for _, step in events:
+            count += step
+            most = max(most, count)
+        return most
 
     def model(self, path: str) -> dict[str, Any] | None:
         """The catalogue entry whose URL path is `path` ("/higgsfield-ai/soul/standard"), if any."""
@@ -534,7 +708,59 @@ class FakeHiggsfield:
         with self._lock:
             self._calls.append(call)
 
-    def _submit(self, model_id: str, body: Any, webhook_url: str | None, kind: str | None = None) -> Submission:
+    def _accept(
+        self, path: str, body: dict[str, Any], webhook_url: str | None, kind: str | None, key: str | None
+    ) -> _Answer:
+        """A valid submission: a replay of its key, a refusal for the account's limits, or a new request.
+
+        One lock hold from the key's lookup to the request's creation, so the same key sent twice at once
+        makes one request; the lookup comes first, so a replay is never refused for capacity.
+        """
+        canonical = json.dumps(body, sort_keys=True)
+        with self._lock:
+            now = time.monotonic()
+            used = self._keys.get(key) if key is not None else None
+            if used is not None:
+                if (used.path, used.body, used.webhook_url) != (path, canonical, webhook_url):
+                    self._rejections.append(Rejection(path, body, 422, IDEMPOTENCY_MISMATCH, now))
+                    return _Answer(422, {"detail": IDEMPOTENCY_MISMATCH})
+                sub = self._requests[used.request_id]
+                self._replays.append(Replay(key, sub.request_id, now))
+                return _Answer(200, self._links(sub, sub.status_at(now)))
+            refusal = self._capacity_refusal(now)
+            if refusal is not None:
+                self._capacity_refusals.append(Rejection(path, body, refusal.status, refusal.payload["detail"], now))
+                return refusal
+            sub = self._create(path.strip("/"), body, webhook_url, kind, key, now)
+            if key is not None:
+                self._keys[key] = _KeyUse(path, canonical, webhook_url, sub.request_id)
+            loss = self._take_loss()
+            if loss is None:
+                return _Answer(200, self._links(sub, "queued"))
+            self._lost.append(sub.request_id)
+            return LOST_ANSWERS[loss]
+
+    def _capacity_refusal(self, now: float) -> _Answer | None:
+        """Called with the lock held: the answer to a submission the account's limits refuse now, if they do."""
+        limit = self.account_concurrency
+        if limit is None:
+            return None
+        live = [sub for sub in self._live if now < sub.final_at]
+        if self.account_queue_multiple is None:
+            if len(live) < limit:
+                return None
+            return _Answer(400, {"detail": f"Maximum number of concurrent requests ({limit}) has been reached"})
+        waiting = sum(1 for sub in live if now < sub.admitted_at)
+        queue_limit = self.account_queue_multiple * limit
+        if (len(live) - waiting < limit and not waiting) or waiting < queue_limit:
+            return None
+        detail = {"detail": "Account queue is full", "code": "account_queue_full", "limit": queue_limit}
+        return _Answer(429, detail, {"Retry-After": str(self.queue_full_retry_after)})
+
+    def _create(
+        self, model_id: str, body: Any, webhook_url: str | None, kind: str | None, key: str | None, now: float
+    ) -> Submission:
+        """Called with the lock held."""
         scripted = self.outcomes.popleft() if self.outcomes else "completed"
         outcome = Outcome(scripted) if isinstance(scripted, str) else scripted
         work = self.work_seconds if outcome.work_seconds is None else outcome.work_seconds
@@ -543,18 +769,57 @@ class FakeHiggsfield:
             model_id=model_id,
             body=body,
             webhook_url=webhook_url,
-            submitted_at=time.monotonic(),
+            submitted_at=now,
             outcome=outcome,
             queue_seconds=self.queue_seconds,
             work_seconds=work,
             kind=kind,
+            idempotency_key=key,
         )
-        with self._lock:
-            self._requests[sub.request_id] = sub
-            self._submissions.append(sub)
-            if webhook_url:
-                self._schedule(sub.final_at, _Delivery(sub.request_id, 1, False), new=True)
+        self._replan(now, sub)
+        self._live.append(sub)
+        self._requests[sub.request_id] = sub
+        self._submissions.append(sub)
+        if webhook_url:
+            self._schedule(sub.final_at, _Delivery(sub.request_id, 1, False), new=True)
         return sub
+
+    def _replan(self, now: float, new: Submission | None = None) -> None:
+        """Called with the lock held. Gives each request waiting for one of the account's slots, and `new`, the
+        moment a slot frees (in submission order), and moves the first webhook of those whose end moved.
+
+        Only a cancel or a changed limit moves a waiting request: without them the plan made at its
+        submission holds, as each slot frees when its request ends.
+        """
+        self._live = [sub for sub in self._live if now < sub.final_at]
+        waiting = [sub for sub in self._live if now < sub.admitted_at]
+        if new is not None:
+            waiting.append(new)
+        if not waiting:
+            return
+        limit = self.account_concurrency
+        slots: list[float] = []
+        if limit is not None:
+            ends = sorted(sub.final_at for sub in self._live if sub.admitted_at <= now)
+            # More running than the limit (it was lowered): a slot frees only once the excess has ended.
+            slots = ends[len(ends) - limit :] if len(ends) >= limit else ends + [now] * (limit - len(ends))
+            heapq.heapify(slots)
+        for sub in waiting:
+            admitted = now if limit is None else max(now, heapq.heappop(slots))
+            moved = sub is not new and admitted != sub.admitted_at
+            sub.admitted_at = admitted
+            if limit is not None:
+                heapq.heappush(slots, sub.final_at)
+            if moved and sub.webhook_url:
+                self._schedule(sub.final_at, _Delivery(sub.request_id, 1, False), new=False)
+
+    def _take_loss(self) -> str | None:
+        """Called with the lock held: how the answer of the request just created is lost, if it is."""
+        if self._losses:
+            return self._losses.popleft()
+        if self.lose_rate and self._random.random() < self.lose_rate:
+            return "hang_up"
+        return None
 
     def _poll(self, request_id: str) -> Submission | None:
         with self._lock:
@@ -576,8 +841,28 @@ class FakeHiggsfield:
                 sub.canceled_at = now
                 if sub.webhook_url:
                     self._schedule(now, _Delivery(request_id, 1, False), new=False)  # moves the first one
+                self._replan(now)  # its slot or its place in the account queue is free
             self._cancels.append(CancelCall(request_id, status, now))
         return status
+
+    def _upload_slot(self, content_type: str) -> dict[str, Any]:
+        """A presigned upload URL for one file, and the answer that hands it out."""
+        slot = uuid.uuid4().hex
+        name = f"upload-{slot}.{content_type.rpartition('/')[2]}"
+        headers = {"Content-Type": content_type}
+        signed = self.upload_headers_signed
+        if signed:
+            headers["x-amz-tagging"] = UPLOAD_TAGGING
+        with self._lock:
+            self._upload_slots[slot] = _UploadSlot(name, headers)
+        answer = {
+            "upload_url": f"{self.url}/upload-slots/{slot}",
+            "public_url": f"{self.url}/files/{name}",
+            "content_type": content_type,
+        }
+        if signed:
+            answer["upload_headers"] = dict(headers)
+        return answer
 
     def _file(self, name: str) -> bytes | None:
         with self._lock:
@@ -649,15 +934,19 @@ class FakeHiggsfield:
             return
         if new:
             self._pending += 1
-        self._loop.call_soon_threadsafe(self._arm, due, delivery)
+        self._loop.call_soon_threadsafe(self._arm, due, delivery, new)
 
-    def _arm(self, due: float, delivery: _Delivery) -> None:
-        timer = asyncio.get_running_loop().call_at(due, self._launch, delivery)
-        if delivery.attempt == 1 and not delivery.duplicate:
-            # A cancel re-arms the first delivery for now; the one armed at submit must not fire as well.
+    def _arm(self, due: float, delivery: _Delivery, new: bool = True) -> None:
+        first = delivery.attempt == 1 and not delivery.duplicate
+        if first and not new:
+            # A cancel, or a slot freed early, moves the first delivery; the one armed at submit must not fire
+            # as well. If it already went out, its request was final by then: moving it would send it twice.
             earlier = self._first_timers.pop(delivery.request_id, None)
-            if earlier is not None:
-                earlier.cancel()
+            if earlier is None:
+                return
+            earlier.cancel()
+        timer = asyncio.get_running_loop().call_at(due, self._launch, delivery)
+        if first:
             self._first_timers[delivery.request_id] = timer
 
     def _run_webhooks(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -675,7 +964,15 @@ class FakeHiggsfield:
         self._first_timers.pop(delivery.request_id, None)
         if self._stopping.is_set():
             return  # a timer that came due while stop() winds the loop down
-        task = asyncio.get_running_loop().create_task(self._deliver(delivery))
+        loop = asyncio.get_running_loop()
+        if delivery.attempt == 1 and not delivery.duplicate:
+            with self._lock:
+                due = self._requests[delivery.request_id].final_at
+            if due > loop.time():
+                # A lowered account limit put its start later while this timer ran: not final yet.
+                self._first_timers[delivery.request_id] = loop.call_at(due, self._launch, delivery)
+                return
+        task = loop.create_task(self._deliver(delivery))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -909,16 +1206,10 @@ class _Handler(BaseHTTPRequestHandler):
                 content_type = json.loads(raw)["content_type"]
             except (ValueError, KeyError, TypeError):
                 return self._json(method, kind, 422, {"detail": "content_type is required"})
-            slot = uuid.uuid4().hex
-            name = f"upload-{slot}.{content_type.rpartition('/')[2] or 'bin'}"
-            with fake._lock:
-                fake._upload_slots[slot] = name
-            return self._json(
-                method,
-                kind,
-                200,
-                {"upload_url": f"{fake.url}/upload-slots/{slot}", "public_url": f"{fake.url}/files/{name}"},
-            )
+            if content_type not in UPLOAD_CONTENT_TYPES:
+                # The docs list the types; 422 for another is our guess.
+                return self._json(method, kind, 422, {"detail": "Unsupported content_type"})
+            return self._json(method, kind, 200, fake._upload_slot(content_type))
         if kind == "catalogue":
             return self._json(method, kind, 200, fake.styles if "soul-styles" in path else fake.motions)
         if kind == "status":
@@ -944,28 +1235,47 @@ class _Handler(BaseHTTPRequestHandler):
         model = fake.model(path)
         if model is None:
             return self._refuse(path, body, 404, "Not Found")
+        keys = self.headers.get_all("Idempotency-Key") or []
+        key = keys[0] if keys else None
+        # Checked before the body, as a header is; 400 (and refusing a repeated header) is our guess.
+        if len(keys) > 1 or (key is not None and not IDEMPOTENCY_KEY.fullmatch(key)):
+            return self._refuse(path, body, 400, "Invalid Idempotency-Key header")
         if not isinstance(body, dict):
             return self._refuse(path, body, 400, "The request body must be a JSON object")
         errors = validation_errors(request_schema(model), body)
         if errors:
             return self._refuse(path, body, 422, errors)
         webhook = parse_qs(query).get("hf_webhook", [None])[0]
-        sub = fake._submit(path.strip("/"), body, webhook, model.get("kind"))
-        self._json("POST", "submit", 200, fake._links(sub, "queued"))
+        answer = fake._accept(path, body, webhook, model.get("kind"), key)
+        if answer.hang_up:
+            return self._hang_up()
+        self._send("POST", "submit", answer.status, json.dumps(answer.payload).encode(), headers=answer.headers)
 
     def _refuse(self, path: str, body: Any, status: int, detail: Any) -> None:
         self.server.fake._reject(path, body, status, detail)
         self._json("POST", "submit", status, {"detail": detail})
 
-    def _upload_put(self, slot: str, raw: bytes) -> None:
+    def _upload_put(self, slot_id: str, raw: bytes) -> None:
         fake = self.server.fake
+        headers = self.headers
         with fake._lock:
-            name = fake._upload_slots.pop(slot, None)
-            if name is not None:
-                fake.uploads[name] = (self.headers.get("Content-Type", ""), raw)
-                fake.files[name] = raw
-        if name is None:
+            slot = fake._upload_slots.get(slot_id)
+            # S3 signs the URL with these headers, so a PUT without one, or with another value, fails the
+            # signature. Our API credentials are refused alike (S3 itself may answer them otherwise): the
+            # storage must never see them.
+            signed = (
+                slot is not None
+                and not any(name in headers for name in API_CREDENTIAL_HEADERS)
+                and all(headers.get(name) == value for name, value in slot.headers.items())
+            )
+            if signed:
+                del fake._upload_slots[slot_id]
+                fake.uploads[slot.name] = (headers.get("Content-Type", ""), raw)
+                fake.files[slot.name] = raw
+        if slot is None:
             return self._json("PUT", "upload", 403, {"detail": "Unknown or used upload URL"})
+        if not signed:
+            return self._send("PUT", "upload", 403, SIGNATURE_MISMATCH, "application/xml")
         self._send("PUT", "upload", 200, b"", "text/plain")
 
     # Answers

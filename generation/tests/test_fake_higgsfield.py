@@ -58,6 +58,13 @@ def submit(client, model_id=SOUL, body=None, webhook=None):
     return response.json()
 
 
+def post(client, body=None, key=None, webhook=None, model_id=SOUL):
+    """A submission's raw answer, with an Idempotency-Key when `key` is given."""
+    params = {"hf_webhook": webhook} if webhook else None
+    headers = {"Idempotency-Key": key} if key is not None else None
+    return client.post(f"/{model_id}", json=PROMPT if body is None else body, params=params, headers=headers)
+
+
 def status_of(client, request_id):
     response = client.get(f"/requests/{request_id}/status")
     assert response.status_code == 200, response.text
@@ -983,3 +990,490 @@ def test_it_can_start_again_after_a_stop():
         assert httpx.post(f"{server.url}/{SOUL}", json=PROMPT, headers=server.auth_headers).status_code == 200
     assert fake_threads() == []
     assert first  # the port may differ between runs
+
+
+# The account's limits (docs /concepts/rate-limits, /enterprise/capacity)
+
+
+def test_at_the_concurrency_limit_a_submission_gets_400_until_a_request_ends():
+    # Long enough work that the refused submission surely comes while both run, even on a busy machine.
+    with FakeHiggsfield(account_concurrency=2, work_seconds=2.0) as server:
+        with httpx.Client(base_url=server.url, headers=server.auth_headers, timeout=5.0) as client:
+            first = submit(client)["request_id"]
+            submit(client)
+            refused = post(client)
+            assert server.submission(first).final_at > time.monotonic()  # it did come while both ran
+
+            assert refused.status_code == 400
+            assert refused.json() == {"detail": "Maximum number of concurrent requests (2) has been reached"}
+            assert "retry-after" not in refused.headers
+            assert len(server.submissions) == 2
+            [refusal] = server.capacity_refusals
+            assert (refusal.path, refusal.body, refusal.status, refusal.detail) == (
+                f"/{SOUL}",
+                PROMPT,
+                400,
+                "Maximum number of concurrent requests (2) has been reached",
+            )
+            assert server.rejections == []
+
+            wait_until(server.submission(first).final_at + 0.1)
+            assert post(client).status_code == 200  # the first one's slot is free
+            assert len(server.submissions) == 3
+            assert server.max_in_flight() == 2
+
+
+def test_a_canceled_request_frees_its_slot_at_once(server, client):
+    server.account_concurrency = 1
+    server.queue_seconds = 5.0
+    first = submit(client)["request_id"]
+    assert post(client).status_code == 400
+
+    assert client.post(f"/requests/{first}/cancel").status_code == 202
+    assert post(client).status_code == 200
+
+
+def test_the_limits_are_off_by_default_and_may_be_set_between_submissions(server, client):
+    server.work_seconds = 30
+    for _ in range(5):
+        submit(client)
+    assert (server.account_concurrency, server.account_queue_multiple) == (None, None)
+
+    server.account_concurrency = 5
+    assert post(client).status_code == 400
+    server.account_queue_multiple = 1
+    assert post(client).json()["status"] == "queued"
+    server.account_concurrency = None
+    assert post(client).status_code == 200
+    assert len(server.submissions) == 7
+    with pytest.raises(ValueError):
+        FakeHiggsfield(account_concurrency=0)
+    with pytest.raises(ValueError):
+        FakeHiggsfield(account_queue_multiple=-1)
+
+
+def test_in_queue_mode_a_submission_above_the_limit_is_accepted_and_starts_when_a_slot_frees():
+    with FakeHiggsfield(account_concurrency=1, account_queue_multiple=2, work_seconds=1.5) as server:
+        with httpx.Client(base_url=server.url, headers=server.auth_headers, timeout=5.0) as client:
+            answers = [submit(client) for _ in range(3)]
+            a, b, c = (server.submission(answer["request_id"]) for answer in answers)
+
+            assert [answer["status"] for answer in answers] == ["queued"] * 3
+            # First in, first started: each starts as the one before it ends.
+            assert (a.started_at, b.started_at, c.started_at) == (a.submitted_at, a.final_at, b.final_at)
+            assert c.final_at == pytest.approx(a.submitted_at + 4.5)
+            assert status_of(client, b.request_id)["status"] == "queued"
+
+            wait_until(a.final_at + 0.3)
+            assert [status_of(client, sub.request_id)["status"] for sub in (a, b, c)] == [
+                "completed",
+                "in_progress",
+                "queued",
+            ]
+            wait_until(b.final_at + 0.3)
+            assert [status_of(client, sub.request_id)["status"] for sub in (b, c)] == ["completed", "in_progress"]
+            assert a.request_id in server.complete_times and c.request_id not in server.complete_times
+            assert server.max_in_flight() == 3
+
+
+def test_in_queue_mode_a_full_queue_answers_429_with_retry_after_and_creates_nothing():
+    with FakeHiggsfield(account_concurrency=2, account_queue_multiple=1, work_seconds=30) as server:
+        with httpx.Client(base_url=server.url, headers=server.auth_headers, timeout=5.0) as client:
+            for _ in range(4):  # two running, two waiting: the queue's limit is 1 x 2
+                submit(client)
+            server.outcomes.append("failed")  # not taken by the refused one
+            refused = post(client)
+
+            assert refused.status_code == 429
+            assert refused.headers["retry-after"] == "5"
+            assert refused.json() == {"detail": "Account queue is full", "code": "account_queue_full", "limit": 2}
+            assert len(server.submissions) == 4
+            assert list(server.outcomes) == ["failed"]
+            [refusal] = server.capacity_refusals
+            assert (refusal.status, refusal.detail) == (429, "Account queue is full")
+            assert server.rejections == []
+
+            server.queue_full_retry_after = 30
+            assert post(client).headers["retry-after"] == "30"
+
+
+def test_canceling_a_waiting_request_moves_the_ones_behind_it_earlier():
+    with (
+        Receiver() as receiver,
+        FakeHiggsfield(account_concurrency=1, account_queue_multiple=3, work_seconds=1.0) as server,
+    ):
+        with httpx.Client(base_url=server.url, headers=server.auth_headers, timeout=5.0) as client:
+            a, b, c = (server.submission(submit(client, webhook=receiver.url())["request_id"]) for _ in range(3))
+            was_due = c.final_at
+
+            assert client.post(f"/requests/{b.request_id}/cancel").status_code == 202
+
+            assert status_of(client, b.request_id)["status"] == "canceled"
+            assert c.started_at == a.final_at  # b's place is c's now
+            assert c.final_at == pytest.approx(was_due - 1.0)
+            receiver.wait_for(3, timeout=10)
+            wait_until(was_due + 0.3)  # past the time c's webhook was first due: it must not go out again
+            assert server.wait_for_webhooks(5)
+            arrivals = {json.loads(post["raw"])["request_id"]: post["at"] for post in receiver.posts}
+            bodies = {body["request_id"]: body["status"] for body in receiver.bodies()}
+            due = server.complete_times
+
+    assert bodies == {a.request_id: "completed", b.request_id: "canceled", c.request_id: "completed"}
+    assert due[c.request_id] <= arrivals[c.request_id] < was_due
+    assert [d.request_id for d in server.webhook_deliveries].count(c.request_id) == 1
+
+
+def test_a_lowered_limit_moves_waiting_requests_later_and_their_webhooks_with_them():
+    with (
+        Receiver() as receiver,
+        FakeHiggsfield(account_concurrency=2, account_queue_multiple=2, work_seconds=1.0) as server,
+    ):
+        with httpx.Client(base_url=server.url, headers=server.auth_headers, timeout=5.0) as client:
+            server.outcomes.extend([Outcome("completed", work_seconds=0.5), Outcome("completed", work_seconds=2.0)])
+            a, b, c = (server.submission(submit(client, webhook=receiver.url())["request_id"]) for _ in range(3))
+            assert c.started_at == a.final_at
+
+            server.account_concurrency = 1
+            d = server.submission(submit(client)["request_id"])
+
+            assert c.started_at == b.final_at  # one slot now, and b holds it until it ends
+            assert d.started_at == c.final_at
+            receiver.wait_for(3, timeout=10)
+            assert server.wait_for_webhooks(5)
+            arrivals = {json.loads(post["raw"])["request_id"]: post["at"] for post in receiver.posts}
+
+    assert {body["status"] for body in receiver.bodies()} == {"completed"}
+    assert arrivals[c.request_id] >= c.final_at
+
+
+def test_max_in_flight_counts_requests_queued_or_running_at_once(server, client):
+    server.queue_seconds = 5.0
+    assert server.max_in_flight() == 0
+    first = submit(client)["request_id"]
+    submit(client)
+    assert client.post(f"/requests/{first}/cancel").status_code == 202
+    submit(client)  # the canceled one no longer counts
+
+    assert server.max_in_flight() == 2
+
+
+# Idempotency-Key (docs /concepts/idempotency)
+
+
+def test_a_repeat_under_the_same_key_answers_the_original_request_and_creates_nothing(server, client):
+    server.queue_seconds = 5.0
+    first = post(client, key="job-1")
+    again = post(client, key="job-1")
+
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert first.json()["status"] == "queued"
+    [sub] = server.submissions
+    assert sub.idempotency_key == "job-1"
+    [replay] = server.replays
+    assert (replay.key, replay.request_id) == ("job-1", sub.request_id)
+    assert post(client).json()["request_id"] != sub.request_id  # no key: a new request
+    assert server.submissions[1].idempotency_key is None
+
+
+def test_a_repeat_is_answered_even_at_the_capacity_limit():
+    for queue_multiple in (None, 0):  # the 400 mode, and a queue with no room
+        with FakeHiggsfield(account_concurrency=1, account_queue_multiple=queue_multiple, work_seconds=30) as server:
+            with httpx.Client(base_url=server.url, headers=server.auth_headers, timeout=5.0) as client:
+                request_id = post(client, key="job-1").json()["request_id"]
+                again = post(client, key="job-1")
+                other = post(client, key="job-2")
+
+        assert (again.status_code, again.json()["request_id"]) == (200, request_id)
+        assert other.status_code in (400, 429)
+        assert len(server.submissions) == 1
+        assert len(server.replays) == len(server.capacity_refusals) == 1
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"body": {"prompt": "a sunny street"}},
+        {"body": {"prompt": "a rainy street", "aspect_ratio": "1:1"}},  # a field omitted the first time
+        {"webhook": "https://higgs.example/hooks/higgsfield?token=other"},
+        {"webhook": None},
+        {"model_id": "nano-banana"},  # another endpoint
+    ],
+)
+def test_the_same_key_with_other_parameters_is_refused_with_422(server, client, changed):
+    sent = {"body": PROMPT, "webhook": "https://higgs.example/hooks/higgsfield?token=t"}
+    request_id = post(client, key="job-1", **sent).json()["request_id"]
+
+    refused = post(client, key="job-1", **{**sent, **changed})
+
+    assert refused.status_code == 422
+    assert refused.json() == {"detail": "Idempotency-Key was already used with different request parameters"}
+    assert [sub.request_id for sub in server.submissions] == [request_id]
+    [rejection] = server.rejections
+    assert (rejection.status, rejection.detail) == (422, refused.json()["detail"])
+    assert server.replays == []
+    assert post(client, key="job-1", **sent).json()["request_id"] == request_id  # the key still holds
+
+
+def test_object_key_order_does_not_matter_but_array_order_does(server, client):
+    images = [{"type": "image_url", "image_url": f"https://example.com/{n}.png"} for n in (1, 2)]
+    first = post(client, {"prompt": "p", "aspect_ratio": "1:1"}, key="k1")
+    reordered = post(client, {"aspect_ratio": "1:1", "prompt": "p"}, key="k1")
+    assert reordered.json()["request_id"] == first.json()["request_id"]
+
+    assert post(client, {"prompt": "p", "input_images": images}, key="k2", model_id="nano-banana").status_code == 200
+    swapped = post(client, {"prompt": "p", "input_images": images[::-1]}, key="k2", model_id="nano-banana")
+    assert swapped.status_code == 422
+    assert len(server.submissions) == 2
+
+
+def test_an_explicit_null_differs_from_an_omitted_field(server, client):
+    # No catalogue param takes null; one without a type in the spec takes any value.
+    server.models.append(
+        {
+            "id": "acme/v1/text-to-image",
+            "path": "/acme/v1/text-to-image",
+            "kind": "image",
+            "params": [{"name": "prompt", "type": "string", "required": True}, {"name": "negative_prompt"}],
+        }
+    )
+    first = post(client, {"prompt": "p"}, key="k", model_id="acme/v1/text-to-image")
+    with_null = post(client, {"prompt": "p", "negative_prompt": None}, key="k", model_id="acme/v1/text-to-image")
+
+    assert first.status_code == 200
+    assert with_null.status_code == 422
+    assert len(server.submissions) == 1
+
+
+def test_a_submission_refused_before_acceptance_does_not_use_up_its_key(server, client):
+    server.work_seconds = 30
+    server.account_concurrency = 1
+    running = submit(client)["request_id"]
+    key = {"Idempotency-Key": "job-1"}
+    assert post(client, {"prompt": "p", "quality": "hd"}, key="job-1").status_code == 422  # invalid body
+    assert post(client, key="job-1", model_id="acme/none").status_code == 404
+    assert httpx.post(f"{server.url}/{SOUL}", json=PROMPT, headers={**key, **AGENT}).status_code == 401
+    server.fail_next("submit", 503)
+    assert post(client, key="job-1").status_code == 503
+    assert post(client, key="job-1").status_code == 400  # the concurrency limit
+    assert [sub.request_id for sub in server.submissions] == [running]
+
+    server.account_concurrency = None
+    accepted = post(client, {"prompt": "something else"}, key="job-1")
+
+    assert accepted.status_code == 200
+    assert accepted.json()["request_id"] != running
+    assert server.replays == []
+    assert post(client, key="job-1").status_code == 422  # now it is used, by the accepted body
+
+
+def test_a_final_request_keeps_its_key_and_is_never_restarted(server, client):
+    server.outcomes.append("failed")
+    failed = post(client, key="failed-one").json()["request_id"]
+    assert status_of(client, failed)["status"] == "failed"
+    server.queue_seconds = 5.0
+    canceled = post(client, key="canceled-one").json()["request_id"]
+    assert client.post(f"/requests/{canceled}/cancel").status_code == 202
+
+    again = [post(client, key=key).json() for key in ("failed-one", "canceled-one")]
+
+    assert [(answer["request_id"], answer["status"]) for answer in again] == [
+        (failed, "failed"),
+        (canceled, "canceled"),
+    ]
+    assert set(again[0]) == {"status", "request_id", "status_url", "cancel_url"}
+    assert len(server.submissions) == 2
+
+
+def test_submissions_with_the_same_key_at_the_same_time_make_one_request(server):
+    server.slow_next("submit", 0.3, times=8)  # they wait together, then race for the key
+    barrier = threading.Barrier(8)
+    answers = []
+
+    def send():
+        with httpx.Client(base_url=server.url, headers=server.auth_headers, timeout=10.0) as client:
+            barrier.wait()
+            answers.append(post(client, key="the-same"))
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+
+    assert [answer.status_code for answer in answers] == [200] * 8
+    [sub] = server.submissions
+    assert {answer.json()["request_id"] for answer in answers} == {sub.request_id}
+    assert len(server.replays) == 7
+
+
+@pytest.mark.parametrize("key", ["", "two words", "tab\there", "x" * 256, "ключ".encode(), "é".encode("latin-1")])
+def test_a_malformed_key_is_refused_with_400(server, client, key):
+    refused = client.post(f"/{SOUL}", json=PROMPT, headers={"Idempotency-Key": key})
+
+    assert refused.status_code == 400
+    assert refused.json() == {"detail": "Invalid Idempotency-Key header"}
+    assert server.submissions == []
+    [rejection] = server.rejections
+    assert (rejection.status, rejection.detail) == (400, "Invalid Idempotency-Key header")
+
+
+def test_a_key_of_255_visible_characters_is_taken_and_two_keys_are_not(server, client):
+    assert post(client, key="~" * 255).status_code == 200
+    assert post(client, key=str(uuid.uuid4()) + "!#$%&'*+-.^_`|").status_code == 200
+    doubled = client.post(f"/{SOUL}", json=PROMPT, headers=[("Idempotency-Key", "a"), ("Idempotency-Key", "a")])
+    assert doubled.status_code == 400
+    assert len(server.submissions) == 2
+
+
+# Lost answers
+
+
+@pytest.mark.parametrize("how", ["hang_up", "no_request_id", "gateway"])
+def test_a_lost_answer_still_makes_the_request_and_a_repeat_with_its_key_finds_it(how):
+    with Receiver() as receiver, FakeHiggsfield(work_seconds=0.5) as server:
+        with httpx.Client(base_url=server.url, headers=server.auth_headers, timeout=5.0) as client:
+            server.lose_next(how=how)
+            if how == "hang_up":
+                with pytest.raises(httpx.TransportError):
+                    post(client, key="job-1", webhook=receiver.url())
+            else:
+                lost = post(client, key="job-1", webhook=receiver.url())
+                expected = (200, {"status": "queued"}) if how == "no_request_id" else (502, {"detail": "Bad Gateway"})
+                assert (lost.status_code, lost.json()) == expected
+
+            [sub] = server.submissions
+            assert server.lost_answers == [sub.request_id]
+            again = post(client, key="job-1", webhook=receiver.url())
+            [hook] = receiver.wait_for(1)
+
+    assert (again.status_code, again.json()["request_id"]) == (200, sub.request_id)
+    assert json.loads(hook["raw"])["request_id"] == sub.request_id
+    assert len(server.submissions) == 1
+
+
+def test_lose_next_loses_new_acceptances_only_and_then_stops(server, client):
+    request_id = post(client, key="job-1").json()["request_id"]
+    server.lose_next(times=2, how="gateway")
+    refused = post(client, {"prompt": "p", "quality": "hd"})
+
+    replay = post(client, key="job-1")
+    lost = [post(client), post(client)]
+    answered = post(client)
+
+    assert refused.status_code == 422  # refusals and replays do not take a loss
+    assert (replay.status_code, replay.json()["request_id"]) == (200, request_id)
+    assert [answer.status_code for answer in lost] == [502, 502]
+    assert answered.status_code == 200
+    assert server.lost_answers == [sub.request_id for sub in server.submissions[1:3]]
+    with pytest.raises(ValueError):
+        server.lose_next(how="timeout")
+
+
+def test_lose_rate_hangs_up_on_about_that_share_the_same_way_for_the_same_seed():
+    def lost_indexes(seed):
+        with FakeHiggsfield(lose_rate=0.3, seed=seed) as server:
+            with httpx.Client(base_url=server.url, headers=server.auth_headers, timeout=5.0) as client:
+                lost = []
+                for n in range(100):
+                    try:
+                        post(client)
+                    except httpx.TransportError:
+                        lost.append(n)
+        assert len(server.submissions) == 100
+        assert server.lost_answers == [server.submissions[n].request_id for n in lost]
+        return lost
+
+    first = lost_indexes(7)
+
+    assert 15 <= len(first) <= 45
+    assert lost_indexes(7) == first
+    assert FakeHiggsfield().lose_rate == 0.0
+    with pytest.raises(ValueError):
+        FakeHiggsfield(lose_rate=1.5)
+
+
+# Presigned uploads (docs /concepts/file-uploads)
+
+
+def upload_ticket(client, content_type="image/png"):
+    response = client.post("/files/generate-upload-url", json={"content_type": content_type})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+SIGNATURE_MISMATCH = (
+    '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature'
+    " we calculated does not match the signature you provided.</Message></Error>"
+)
+
+
+def test_an_upload_url_comes_with_the_headers_its_put_must_carry(server, client):
+    ticket = upload_ticket(client, "image/jpeg")
+
+    assert set(ticket) == {"upload_url", "public_url", "content_type", "upload_headers"}
+    assert ticket["content_type"] == "image/jpeg"
+    assert ticket["upload_headers"] == {"Content-Type": "image/jpeg", "x-amz-tagging": "retention=temporary"}
+    for content_type in ("image/jpg", "image/png", "image/webp", "image/gif", "audio/wav", "audio/x-wav", "video/mp4"):
+        assert upload_ticket(client, content_type)["upload_headers"]["Content-Type"] == content_type
+
+
+def test_a_put_missing_a_signed_header_is_refused_like_s3_and_the_url_stays_usable(server, client):
+    ticket = upload_ticket(client)
+    data = png_bytes()
+    for headers in (
+        {"Content-Type": "image/png"},
+        {"Content-Type": "image/png", "x-amz-tagging": "retention=forever"},
+        {"Content-Type": "image/jpeg", "x-amz-tagging": "retention=temporary"},
+        {"x-amz-tagging": "retention=temporary"},
+    ):
+        refused = httpx.put(ticket["upload_url"], content=data, headers=headers)
+        assert refused.status_code == 403, headers
+        assert refused.headers["content-type"] == "application/xml"
+        assert refused.text == SIGNATURE_MISMATCH
+    assert server.uploads == {}
+
+    # Header names are case-insensitive, as on S3.
+    stored = httpx.put(
+        ticket["upload_url"],
+        content=data,
+        headers={"content-type": "image/png", "X-Amz-Tagging": "retention=temporary"},
+    )
+
+    assert stored.status_code == 200
+    name = ticket["public_url"].rpartition("/")[2]
+    assert server.uploads == {name: ("image/png", data)}
+    assert httpx.get(ticket["public_url"]).content == data
+    used = httpx.put(ticket["upload_url"], content=data, headers=ticket["upload_headers"])
+    assert used.status_code == 403
+
+
+def test_our_api_credentials_on_the_put_are_refused(server, client):
+    ticket = upload_ticket(client)
+    for credentials in (
+        {"Authorization": f"Key {server.key_id}:{server.key_secret}"},
+        {"hf-api-key": server.key_id, "hf-secret": server.key_secret},
+        {"hf-secret": server.key_secret},
+    ):
+        refused = httpx.put(ticket["upload_url"], content=b"x", headers={**ticket["upload_headers"], **credentials})
+        assert (refused.status_code, refused.text) == (403, SIGNATURE_MISMATCH)
+    assert server.uploads == {}
+    assert httpx.put(ticket["upload_url"], content=b"x", headers=ticket["upload_headers"]).status_code == 200
+
+
+def test_an_unsupported_content_type_gets_422(client):
+    for content_type in ("image/tiff", "application/pdf", "video/quicktime", "text/plain", 7):
+        refused = client.post("/files/generate-upload-url", json={"content_type": content_type})
+        assert (refused.status_code, refused.json()) == (422, {"detail": "Unsupported content_type"}), content_type
+
+
+def test_without_signed_headers_the_put_needs_only_its_content_type():
+    with FakeHiggsfield(upload_headers_signed=False) as server:
+        with httpx.Client(base_url=server.url, headers=server.auth_headers, timeout=5.0) as client:
+            ticket = upload_ticket(client)
+            wrong = httpx.put(ticket["upload_url"], content=b"x", headers={"Content-Type": "image/jpeg"})
+            right = httpx.put(ticket["upload_url"], content=b"x", headers={"Content-Type": "image/png"})
+
+    assert "upload_headers" not in ticket
+    assert (wrong.status_code, right.status_code) == (403, 200)
+    assert list(server.uploads.values()) == [("image/png", b"x")]
