@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from . import credits, services
-from .models import CreditAccount, CreditEntry, Generation
+from .models import CreditAccount, CreditEntry, Generation, SubmissionPool
 
 
 @admin.register(Generation)
@@ -49,6 +49,58 @@ class GenerationAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel selected (while still waiting)")
     def cancel_selected(self, request, queryset):
         self._each(request, queryset, services.generation_cancel, "cancelled")
+
+
+@admin.register(SubmissionPool)
+class SubmissionPoolAdmin(admin.ModelAdmin):
+    """Our Higgsfield slots (generation.pool): how many are in use, how many jobs wait, the capacity refusals.
+    Staff may clear a lowered limit (empty: HIGGSFIELD_CONCURRENCY again)."""
+
+    list_display = ("name", "slots", "in_use", "waiting", "refusals", "refusal_streak", "paused_until")
+    fields = (
+        "name",
+        "slots",
+        "limit",
+        "in_use",
+        "waiting",
+        "refusals",
+        "refusal_streak",
+        "paused_until",
+        "last_refusal_at",
+        "limit_changed_at",
+    )
+    readonly_fields = (
+        "name",
+        "slots",
+        "in_use",
+        "waiting",
+        "refusals",
+        "refusal_streak",
+        "paused_until",
+        "last_refusal_at",
+        "limit_changed_at",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="slots now")
+    def slots(self, pool):
+        configured = settings.HIGGSFIELD_CONCURRENCY
+        return f"{min(pool.limit, configured)} (lowered from {configured})" if pool.limit else str(configured)
+
+    @admin.display(description="in use")
+    def in_use(self, pool):
+        return Generation.objects.filter(
+            provider=pool.name, status__in=Generation.HOLDING, provider_done_at__isnull=True
+        ).count()
+
+    @admin.display(description="jobs waiting")
+    def waiting(self, pool):
+        return Generation.objects.filter(provider=pool.name, status=Generation.Status.WAITING).count()
 
 
 class CreditAccountForm(forms.ModelForm):

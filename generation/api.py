@@ -84,6 +84,8 @@ class GenerationOut(Schema):
     notes: list[str]
     error: str | None
     attempts: int
+    # While the job waits for one of our Higgsfield slots: its place in line (1: next); null otherwise.
+    queue_position: int | None
     url: str | None
     preview_url: str | None
     mime: str | None
@@ -118,6 +120,7 @@ class GenerationOut(Schema):
             notes=g.notes,
             error=g.error or None,
             attempts=g.attempts,
+            queue_position=g.queue_position if g.status == Generation.Status.WAITING else None,
             url=url,
             preview_url=url,
             mime=result.mime if result else None,
@@ -294,7 +297,9 @@ def generation_cancel(request, generation_id: uuid.UUID):
     return _out(request, services.generation_cancel(generation=generation))
 
 
-@router.post("/generations/{generation_id}/retry", response={202: GenerationOut, frozenset({402, 409, 429}): ErrorOut})
+@router.post(
+    "/generations/{generation_id}/retry", response={202: GenerationOut, frozenset({402, 409, 422, 429}): ErrorOut}
+)
 def generation_retry(request, generation_id: uuid.UUID):
     generation = selectors.generation_get(user=request.auth, generation_id=generation_id)
     return Status(202, _out(request, services.generation_retry(generation=generation)))

@@ -1,15 +1,21 @@
-"""Our client for Higgsfield's request-based API: submit, status, cancel, fetch a result, list the catalogue,
-read the published OpenAPI document.
+"""Our client for Higgsfield's request-based API: submit, status, cancel, fetch a result, upload, list the
+catalogue, read the published OpenAPI document.
 
-One error type, HiggsfieldError, says whether a failure is permanent (400, 401, 403, 404, 422: the
-same call would fail again) or worth another try (408, 429, 5xx, timeouts, a broken connection,
-an answer we cannot read), and, for a submission, whether it may have reached Higgsfield all the same
-(`maybe_sent`): Higgsfield has no idempotency key, so such a submission must never be sent again.
+One error type, HiggsfieldError, says whether a failure is permanent (400, 401, 403, 404, 422: the same call
+would fail again), back-pressure (`busy`: the account's concurrency limit answered 400, or its queue is full,
+429 with Retry-After: nothing was created, send later) or worth another try (408, 409, 5xx, timeouts, a broken
+connection, an answer we cannot read). For a submission, `maybe_sent` says it may have been taken in all the
+same: it is then sent again byte for byte under the same Idempotency-Key, and Higgsfield answers with the
+request it already made instead of making (and charging) a second one.
 Secrets never appear in an error message. Every call goes through higgs_project.outbound, so it reaches only
 public addresses or hosts in OUTBOUND_ALLOW_HOSTS (our base URL included): a refusal is a permanent error.
 """
 
+import email.utils
 import functools
+import json
+import re
+import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -22,17 +28,69 @@ PERMANENT_STATUSES = {400, 401, 403, 404, 405, 409, 413, 422}
 
 
 class HiggsfieldError(Exception):
-    def __init__(self, message: str, *, permanent: bool, status: int | None = None, maybe_sent: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        status: int | None = None,
+        maybe_sent: bool = False,
+        busy: bool = False,
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.permanent = permanent
         self.status = status
         self.maybe_sent = maybe_sent
+        # The account is at its capacity: nothing was made; `retry_after` is Higgsfield's own wait, when it gave one.
+        self.busy = busy
+        self.retry_after = retry_after
 
 
 # Generic agents have been blocked by the CDN in front of Higgsfield ("error code: 1010"); the SDKs send their own.
 USER_AGENT = "higgs-server/1.0"
-# Answers after which a submission may have been taken in: the gateway or the server failed mid-way.
-MAYBE_TAKEN_STATUSES = {500, 502, 504}
+# Higgsfield's answer at the account's concurrency limit (docs: concepts/rate-limits): a 400 with this detail.
+CONCURRENCY_DETAIL = re.compile(r"concurrent requests", re.IGNORECASE)
+# The idempotency docs say 1 to 255 visible ASCII characters, no whitespace.
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One submission exactly as it goes out: the URL (with its webhook) and the JSON bytes. Built once per job
+    and kept, because a resend under the same Idempotency-Key must be the same request."""
+
+    url: str
+    body: bytes
+
+
+def submission_build(*, base_url: str, path: str, body: dict, webhook_url: str = "") -> Submission:
+    url = httpx.URL(f"{base_url.rstrip('/')}/{quote(path.strip('/'), safe='/.-_')}")
+    if webhook_url:
+        url = url.copy_merge_params({"hf_webhook": webhook_url})
+    content = json.dumps(body, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode()
+    return Submission(url=str(url), body=content)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds (a number or an HTTP date), or None."""
+    value = (response.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _busy(response: httpx.Response, detail: str) -> bool:
+    """Back-pressure, not a bad input: the account's concurrency limit (400) or its full queue (429)."""
+    if response.status_code == 429:
+        return True
+    return response.status_code == 400 and bool(CONCURRENCY_DETAIL.search(detail))
 
 
 @dataclass(frozen=True)
@@ -66,6 +124,17 @@ def _raise_for(response: httpx.Response, action: str) -> None:
     if code < 400:
         return
     detail = _detail(response)
+    if action == "submit" and _busy(response, detail):
+        raise HiggsfieldError(
+            "Higgsfield is at our account's capacity" + (f" ({detail})" if detail else "") + ".",
+            permanent=False,
+            status=code,
+            busy=True,
+            retry_after=_retry_after(response),
+        )
+    if action == "submit" and code == 409:
+        # The same key is still being worked on upstream: its answer will come to a later resend.
+        raise HiggsfieldError("Higgsfield is still taking in this job.", permanent=False, status=code, maybe_sent=True)
     if code == 401:
         message = "Higgsfield refused our API key."
     elif code == 403:
@@ -76,8 +145,10 @@ def _raise_for(response: httpx.Response, action: str) -> None:
         message = "Higgsfield is rate limiting us."
     else:
         message = f"Higgsfield answered {code} to {action}."
-    maybe_sent = action == "submit" and code in MAYBE_TAKEN_STATUSES
-    raise HiggsfieldError(message, permanent=code in PERMANENT_STATUSES, status=code, maybe_sent=maybe_sent)
+    permanent = code in PERMANENT_STATUSES
+    # Any answer but a refusal leaves a submission's fate unknown (a gateway may have passed it on).
+    maybe_sent = action == "submit" and not permanent
+    raise HiggsfieldError(message, permanent=permanent, status=code, maybe_sent=maybe_sent)
 
 
 @functools.cache
@@ -153,14 +224,24 @@ class HiggsfieldClient:
             raise HiggsfieldError(f"Higgsfield's answer to {action} was not readable.", permanent=False)
         return body
 
-    def submit(self, model_id: str, body: dict, *, webhook_url: str = "") -> str:
-        """Queue a job; returns Higgsfield's request id."""
-        params = {"hf_webhook": webhook_url} if webhook_url else None
-        url = f"{self.base_url}/{quote(model_id.strip('/'), safe='/.-_')}"
-        data = self._json(self._call("POST", url, "submit", json=body, params=params), "submit")
+    def submission(self, path: str, body: dict, *, webhook_url: str = "") -> Submission:
+        return submission_build(base_url=self.base_url, path=path, body=body, webhook_url=webhook_url)
+
+    def submit(self, submission: Submission, *, idempotency_key: str) -> str:
+        """Queue a job; returns Higgsfield's request id (the one it made before, when this key was seen)."""
+        if not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise ValueError("An Idempotency-Key is 1 to 255 visible ASCII characters.")
+        headers = {**self._headers, "Content-Type": "application/json", "Idempotency-Key": idempotency_key}
+        response = self._call("POST", submission.url, "submit", headers=headers, content=submission.body)
+        try:
+            data = self._json(response, "submit")
+        except HiggsfieldError as exc:
+            exc.maybe_sent = True
+            raise
         request_id = data.get("request_id")
         if not isinstance(request_id, str) or not request_id:
-            raise HiggsfieldError("Higgsfield's answer to submit had no request id.", permanent=False)
+            # Taken in, most likely, under our key: a resend learns its id without making another.
+            raise HiggsfieldError("Higgsfield's answer to submit had no request id.", permanent=False, maybe_sent=True)
         return request_id
 
     def status(self, request_id: str) -> RequestStatus:
@@ -217,9 +298,10 @@ class HiggsfieldClient:
         if not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in (upload_url, public_url)):
             raise HiggsfieldError("Higgsfield's answer to upload had no upload URL.", permanent=False)
         try:
-            # A presigned URL: our API key must not go with it.
+            # A presigned URL, signed with every header of `upload_headers` (Content-Type, x-amz-tagging...): each
+            # must go with the PUT as given. Our API key must not.
             response = self._http.put(
-                upload_url, content=data, headers={"Content-Type": content_type}, timeout=self._timeout
+                upload_url, content=data, headers=_upload_headers(answer, content_type), timeout=self._timeout
             )
         except outbound.OutboundRefused:
             raise HiggsfieldError(
@@ -260,6 +342,23 @@ class HiggsfieldClient:
                 status=response.status_code,
             )
         return self._json(response, "the spec request")
+
+
+# Never ours to send to a storage host, whatever an answer asks.
+_CREDENTIAL_HEADERS = {"authorization", "hf-api-key", "hf-secret", "cookie"}
+
+
+def _upload_headers(answer: dict, content_type: str) -> dict[str, str]:
+    """The headers the upload URL was signed with; Content-Type alone when the answer names none."""
+    given = answer.get("upload_headers")
+    if not isinstance(given, dict) or not given:
+        return {"Content-Type": content_type}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in given.items()):
+        raise HiggsfieldError("Higgsfield's answer to upload had unreadable upload headers.", permanent=False)
+    headers = {k: v for k, v in given.items() if k.lower() not in _CREDENTIAL_HEADERS}
+    if not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = content_type
+    return headers
 
 
 def parse_status(body: dict) -> RequestStatus:

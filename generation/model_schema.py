@@ -6,7 +6,9 @@ Checks use the `jsonschema` library, so what we accept is exactly what the schem
 """
 
 import copy
+import math
 import re
+from collections.abc import Callable
 
 from jsonschema import Draft202012Validator
 
@@ -208,11 +210,25 @@ def _error_message(error, schema: dict, label: str) -> ParameterError:
     return ParameterError(f"{field} must be {_accepts(prop)}; got {error.instance!r}.", field=field)
 
 
+def _non_finite(value) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    return False
+
+
 def parameters_check(schema: dict, parameters: dict, *, label: str) -> dict:
     """The parameters, checked against a parameters schema (see parameters_schema); raises ParameterError."""
     if not isinstance(parameters, dict):
         raise ParameterError("parameters must be an object.")
     given = {k: v for k, v in parameters.items() if v is not None}
+    for name, value in given.items():
+        # JSON has no NaN or Infinity: Python's parser lets them through, jsonschema's number type takes them.
+        if _non_finite(value):
+            raise ParameterError(f"{name} must be a finite number; got {value!r}.", field=name)
     errors = sorted(Draft202012Validator(schema).iter_errors(given), key=lambda e: (list(e.absolute_path), e.message))
     if errors:
         raise _error_message(errors[0], schema, label)
@@ -332,6 +348,57 @@ def body_with_image(schema: dict, body: dict, image_url: str) -> dict:
     else:
         value = image_url
     return {**body, field: value}
+
+
+# --- The URLs in a body ---
+
+
+def _url_shape(name: str, prop: dict) -> str:
+    """How a property carries URLs: "one" (a URL), "list" (URLs), "objects" (items with an image_url), or ""."""
+    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+    if prop.get("type") == "array" or items:
+        if items.get("format") == "uri" or name.endswith("_urls"):
+            return "list"
+        if "image_url" in (items.get("properties") or {}):
+            return "objects"
+        return ""
+    if prop.get("format") == "uri" or name.endswith("_url"):
+        return "one"
+    return ""
+
+
+def body_urls(schema: dict, body: dict) -> list[tuple[str, str]]:
+    """Every (field, URL) a body (or a person's parameters) carries, in the fields the schema says hold URLs:
+    format uri, lists of them, image objects, and names ending in _url or _urls."""
+    found = []
+    props = schema.get("properties", {})
+    for name, value in body.items():
+        shape = _url_shape(name, props.get(name, {}))
+        if shape == "one" and isinstance(value, str):
+            found.append((name, value))
+        elif shape == "list" and isinstance(value, list):
+            found.extend((name, v) for v in value if isinstance(v, str))
+        elif shape == "objects" and isinstance(value, list):
+            found.extend((name, v["image_url"]) for v in value if isinstance(v, dict) and "image_url" in v)
+    return found
+
+
+def body_urls_map(schema: dict, body: dict, change: Callable[[str], str]) -> dict:
+    """The body with every URL of body_urls passed through `change` (ours made fetchable, say)."""
+    props = schema.get("properties", {})
+    mapped = dict(body)
+    for name, value in body.items():
+        shape = _url_shape(name, props.get(name, {}))
+        if shape == "one" and isinstance(value, str):
+            mapped[name] = change(value)
+        elif shape == "list" and isinstance(value, list):
+            mapped[name] = [change(v) if isinstance(v, str) else v for v in value]
+        elif shape == "objects" and isinstance(value, list):
+            mapped[name] = [
+                {**v, "image_url": change(v["image_url"])} if isinstance(v, dict) and "image_url" in v else v
+                for v in value
+            ]
+    return mapped
 
 
 def _sentence(text: str) -> str:

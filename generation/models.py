@@ -136,7 +136,9 @@ class ModelAlias(models.Model):
 
 class Generation(models.Model):
     class Status(models.TextChoices):
-        QUEUED = "queued"  # ours, not yet sent to the provider
+        # Ours, waiting for one of the HIGGSFIELD_CONCURRENCY slots of our Higgsfield account (generation.pool).
+        WAITING = "waiting"
+        QUEUED = "queued"  # ours, holding a slot (Higgsfield) and being sent to the provider
         SUBMITTED = "submitted"  # accepted by the provider, waiting in its queue
         IN_PROGRESS = "in_progress"
         COMPLETED = "completed"
@@ -144,11 +146,13 @@ class Generation(models.Model):
         NSFW = "nsfw"
         CANCELLED = "cancelled"
         TIMED_OUT = "timed_out"
-        # The submission may or may not have reached Higgsfield (it went out, no answer came back). Higgsfield
-        # has no idempotency key, so sending it again could pay twice: the person decides, and is refunded.
+        # Jobs of earlier versions whose submission may or may not have reached Higgsfield. Submissions now carry
+        # an Idempotency-Key and are sent again until an answer comes, so no job ends this way any more.
         UNCONFIRMED = "unconfirmed"
 
-    ACTIVE = (Status.QUEUED, Status.SUBMITTED, Status.IN_PROGRESS)
+    ACTIVE = (Status.WAITING, Status.QUEUED, Status.SUBMITTED, Status.IN_PROGRESS)
+    # Holding one of our Higgsfield slots: sent or being sent, and not known to have ended there.
+    HOLDING = (Status.QUEUED, Status.SUBMITTED, Status.IN_PROGRESS)
     FINAL = (Status.COMPLETED, Status.FAILED, Status.NSFW, Status.CANCELLED, Status.TIMED_OUT, Status.UNCONFIRMED)
     RETRYABLE = (Status.FAILED, Status.NSFW, Status.CANCELLED, Status.TIMED_OUT, Status.UNCONFIRMED)
 
@@ -169,6 +173,16 @@ class Generation(models.Model):
     provider = models.CharField(max_length=20)  # "higgsfield" or "preview"
     provider_input = models.JSONField(default=dict, blank=True, help_text="The body sent to the provider.")
     provider_request_id = models.CharField(max_length=100, blank=True, db_index=True)
+    # The exact submission (URL with its webhook, JSON bytes), fixed before the first send: every resend under the
+    # job's Idempotency-Key (its id) must be the same request, or Higgsfield refuses it (422).
+    sent_url = models.TextField(blank=True)
+    sent_body = models.TextField(blank=True)
+    # Place in line while waiting for a Higgsfield slot (1: next), kept by generation.services.generation_pool_fill.
+    queue_position = models.PositiveIntegerField(null=True, blank=True)
+    # When it was handed one of our Higgsfield slots: a person served recently waits behind one served long ago.
+    slot_at = models.DateTimeField(null=True, blank=True)
+    # When Higgsfield said its request ended (a webhook), while we may still be copying the result: its slot is free.
+    provider_done_at = models.DateTimeField(null=True, blank=True)
     # Same owner, option, model and parameters: one paid generation, not two.
     dedupe_key = models.CharField(max_length=64)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
@@ -201,7 +215,7 @@ class Generation(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["dedupe_key"],
-                condition=Q(status__in=["queued", "submitted", "in_progress", "completed"]),
+                condition=Q(status__in=["waiting", "queued", "submitted", "in_progress", "completed"]),
                 name="generation_one_live_per_request",
             ),
         ]
@@ -212,6 +226,24 @@ class Generation(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL
+
+
+class SubmissionPool(models.Model):
+    """Our side of Higgsfield's account limit (requests queued or running at once): one row per provider, locked
+    while slots are handed out, so every web and worker process counts the same slots (generation.pool)."""
+
+    name = models.CharField(max_length=20, primary_key=True)
+    limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Lowered after repeated capacity refusals; empty: HIGGSFIELD_CONCURRENCY."
+    )
+    refusals = models.PositiveIntegerField(default=0, help_text="Capacity refusals (400 or 429) since the start.")
+    refusal_streak = models.PositiveIntegerField(default=0, help_text="Capacity refusals since the last acceptance.")
+    paused_until = models.DateTimeField(null=True, blank=True, help_text="No submission before this (back-off).")
+    last_refusal_at = models.DateTimeField(null=True, blank=True)
+    limit_changed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.name} pool"
 
 
 class CreditAccount(models.Model):

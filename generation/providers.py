@@ -1,6 +1,6 @@
 """Where generations run: Higgsfield when its keys are set, or the local preview provider.
 
-Both answer the same four questions (submit, status, cancel, fetch), so the job machinery in
+Both answer the same questions (prepare a submission, submit it, status, cancel, fetch), so the job machinery in
 generation.services does not know which one it drives.
 """
 
@@ -11,9 +11,9 @@ from django.conf import settings
 from chats.selectors import attachment_find_by_url
 from higgs_project.storage import storage_is_s3
 
-from .higgsfield import HiggsfieldClient, HiggsfieldError, RequestStatus
+from .higgsfield import HiggsfieldClient, HiggsfieldError, RequestStatus, Submission
 from .model_catalogue import model_get
-from .model_schema import TEXT_TO_IMAGE, body_with_image, image_field
+from .model_schema import TEXT_TO_IMAGE, body_urls_map
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +34,22 @@ def webhook_url(generation) -> str:
 class HiggsfieldProvider:
     name = HIGGSFIELD
 
-    def submit(self, generation) -> str:
+    def prepare(self, generation) -> Submission:
+        """The submission every send of this job carries: the model's path, the body with each of our files in it
+        made fetchable by Higgsfield (uploaded to its storage where it cannot reach us), our webhook."""
         model = model_get(generation.model_key)
         if model is None:
             raise HiggsfieldError(f"The model {generation.model_key!r} is no longer offered.", permanent=True)
         with HiggsfieldClient() as client:
-            body = generation.provider_input
-            if generation.image_url and image_field(model.input_schema):
-                body = body_with_image(model.input_schema, body, _fetchable_image_url(generation, client))
-            return client.submit(model.path, body, webhook_url=webhook_url(generation))
+            body = body_urls_map(
+                model.input_schema, generation.provider_input, lambda url: _fetchable_url(generation, url, client)
+            )
+            return client.submission(model.path, body, webhook_url=webhook_url(generation))
+
+    def submit(self, generation, submission: Submission) -> str:
+        # The job's id is its key: every send of it is one generation at Higgsfield, never a second.
+        with HiggsfieldClient() as client:
+            return client.submit(submission, idempotency_key=str(generation.pk))
 
     def status(self, generation) -> RequestStatus:
         with HiggsfieldClient() as client:
@@ -66,7 +73,10 @@ class PreviewProvider:
 
     name = PREVIEW
 
-    def submit(self, generation) -> str:
+    def prepare(self, generation) -> Submission:
+        return Submission(url=f"preview://{generation.pk}", body=b"")
+
+    def submit(self, generation, submission: Submission) -> str:
         return f"preview-{generation.pk}"
 
     def _elapsed(self, generation) -> float:
@@ -152,13 +162,13 @@ def _source_image(generation) -> bytes | None:
         return None
 
 
-def _fetchable_image_url(generation, client: HiggsfieldClient) -> str:
-    """An image URL Higgsfield can fetch: a fresh presigned GET or public URL from S3, our public URL, or
-    (local disk without PUBLIC_BASE_URL: our host may be a laptop) the image put on Higgsfield's own storage."""
-    url = generation.image_url
-    attachment = attachment_find_by_url(owner=generation.owner, url=generation.image_url)
+def _fetchable_url(generation, url: str, client: HiggsfieldClient) -> str:
+    """A URL of the job's body that Higgsfield can fetch: for one of the owner's files, a fresh presigned GET or
+    public URL from S3, our public URL, or (local disk without PUBLIC_BASE_URL: our host may be a laptop) the file
+    put on Higgsfield's own storage; any other URL (a public https one, checked when the job was made) as it is."""
+    attachment = attachment_find_by_url(owner=generation.owner, url=url)
     if attachment is None or not attachment.file:
-        return url  # not ours: the URL the client sent
+        return url
     if storage_is_s3():
         return attachment.file.url
     if settings.PUBLIC_BASE_URL:
@@ -167,7 +177,7 @@ def _fetchable_image_url(generation, client: HiggsfieldClient) -> str:
         with attachment.file.open("rb") as handle:
             data = handle.read()
     except OSError:
-        raise HiggsfieldError("The image to animate could not be read from our storage.", permanent=True) from None
+        raise HiggsfieldError("A file of this job could not be read from our storage.", permanent=True) from None
     return client.upload(data, content_type=attachment.mime)
 
 

@@ -1,18 +1,23 @@
 """Generation jobs as a state machine: every move is a conditional UPDATE from the states it may start from.
 
-    queued ──submit──> submitted ──> in_progress ──> completed | failed | nsfw
-       │                   │               │
-       └── cancelled <─────┘               └──> timed_out (also from queued or submitted)
+    waiting ──slot──> queued ──submit──> submitted ──> in_progress ──> completed | failed | nsfw
+       │  ^             │ │                  │               │
+       │  └── refused ──┘ │ (capacity)       │               │
+       └────────────────> cancelled <────────┘               └──> timed_out (from any active state)
 
-A move from a state the job is no longer in changes nothing and reports False, so a duplicate
-poll, a repeated webhook or a result arriving after a cancel is harmless.
+A Higgsfield job waits for one of our account's slots (generation.pool: HIGGSFIELD_CONCURRENCY, counted in the
+database), handed out fairly by generation_pool_fill; a preview job starts queued. A move from a state the job is
+no longer in changes nothing and reports False, so a duplicate poll, a repeated webhook or a result arriving after
+a cancel is harmless.
 """
 
 import hashlib
 import json
 import logging
+import random
 import re
 import secrets
+from collections import Counter
 from datetime import timedelta
 from urllib.parse import unquote, urlsplit
 
@@ -20,7 +25,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, Max, Value, When
 from django.utils import timezone
 
 from chats.models import Attachment, Option
@@ -28,8 +33,8 @@ from chats.selectors import attachment_find_by_url
 from higgs_project import outbound
 from higgs_project.apikit.rate_limits import RateLimited, rate_wait, wait_words
 
-from . import credits, media
-from .higgsfield import HiggsfieldError, RequestStatus
+from . import credits, media, pool
+from .higgsfield import HiggsfieldError, RequestStatus, Submission
 from .model_catalogue import model_get, model_names, model_resolve
 from .model_schema import (
     IMAGE_TO_VIDEO,
@@ -37,6 +42,8 @@ from .model_schema import (
     ParameterError,
     body_build,
     body_check,
+    body_urls,
+    body_urls_map,
     image_field,
     image_required,
     legacy_parameters,
@@ -44,7 +51,7 @@ from .model_schema import (
     parameters_schema,
 )
 from .models import Generation, Motion, Style
-from .providers import get_provider, provider_name
+from .providers import HIGGSFIELD, get_provider, provider_name
 from .signals import generation_completed, own_file_find, step_planned
 
 logger = logging.getLogger(__name__)
@@ -137,31 +144,46 @@ def _strength(name: str, value) -> float | None:
 # (chats.uploads: attachments/{owner}/{upload id}/{name}) or a result (_complete: results/{owner}/{job}.{ext}).
 OUR_FILE_PATH = re.compile(r"/(attachments/[0-9a-f]{32}/[0-9a-f]{32}/[^/]+|results/[0-9a-f-]{36}/[0-9a-f-]{36}\.\w+)$")
 IMAGE_URL_REFUSED = "The image must be one of your own uploads or results, or an https URL on a public address"
+URL_REFUSED = "{field} must be one of your own uploads or results, or an https URL on a public address"
 
 
-def _image_url_check(*, owner, url: str, absolute_url) -> None:
-    """Refuse an image the person may not hand to a job: only their own upload or result (by our URL, relative
-    or absolute), or an https image on a public address (higgs_project.outbound), which Higgsfield fetches."""
+def _image_url_check(*, owner, url: str, absolute_url, field: str = "") -> None:
+    """Refuse a file the person may not hand to a job: only their own upload or result (by our URL, relative
+    or absolute), or an https file on a public address (higgs_project.outbound), which Higgsfield fetches.
+    `field` names a parameter (end_image_url, audio_url...); without it the refusal speaks of the image."""
+    refused = URL_REFUSED.format(field=field) if field else IMAGE_URL_REFUSED
     try:
         parts = urlsplit(url)
     except ValueError:
-        raise GenerationError(f"{IMAGE_URL_REFUSED}: this is not a URL.") from None
+        raise GenerationError(f"{refused}: this is not a URL.") from None
     scheme, host = parts.scheme.lower(), parts.netloc.lower()
     ours = {urlsplit(u).netloc.lower() for u in (absolute_url("/") or "", settings.PUBLIC_BASE_URL, settings.MEDIA_URL)}
     if not host or host in ours or OUR_FILE_PATH.search(unquote(parts.path)):
         if scheme not in ("", "http", "https"):
-            raise GenerationError(f"{IMAGE_URL_REFUSED}.")
+            raise GenerationError(f"{refused}.")
         if attachment_find_by_url(owner=owner, url=url):
             return
         if any(found for _, found in own_file_find.send(sender=Generation, owner=owner, url=url)):
             return
-        raise GenerationError(f"{IMAGE_URL_REFUSED}: this is not one of your files.")
+        raise GenerationError(f"{refused}: this is not one of your files.")
     if scheme != "https":
-        raise GenerationError(f"{IMAGE_URL_REFUSED}: this one is not https.")
+        raise GenerationError(f"{refused}: this one is not https.")
     try:
         outbound.url_check(url)
     except outbound.OutboundRefused:
-        raise GenerationError(f"{IMAGE_URL_REFUSED}: this one's address is not public.") from None
+        raise GenerationError(f"{refused}: this one's address is not public.") from None
+
+
+def _parameter_urls_check(*, owner, schema: dict, parameters: dict, absolute_url) -> dict:
+    """The parameters with each URL they carry (end_image_url, audio_url, any format uri field) made absolute and
+    checked as an image_url is: a person's own file or a public https address, never an internal one."""
+    urls = body_urls(schema, parameters)
+    if not urls:
+        return parameters
+    absolute = {url: absolute_url(url) for _, url in urls}
+    for field, url in urls:
+        _image_url_check(owner=owner, url=absolute[url], absolute_url=absolute_url, field=field)
+    return body_urls_map(schema, parameters, lambda url: absolute.get(url, url))
 
 
 def generation_request(
@@ -237,6 +259,7 @@ def generation_request(
         )
     except ParameterError as exc:
         raise GenerationError(str(exc)) from None
+    checked = _parameter_urls_check(owner=owner, schema=schema, parameters=checked, absolute_url=absolute_url)
     notes.extend(flat_notes)
     style = _catalogue_entry(Style, style_id, style_strength) if kind == TEXT_TO_IMAGE else None
     wanted_motions = list(motion_ids or ([motion_id] if motion_id else []))
@@ -292,7 +315,6 @@ def generation_request(
         provider_input=body,
         dedupe_key=key,
         notes=notes,
-        stage="Waiting for a worker",
         webhook_token=secrets.token_urlsafe(32),
         deadline_at=timezone.now() + _time_limit(kind),
     )
@@ -320,7 +342,6 @@ def _job_again(generation: Generation, **changes) -> Generation:
     return Generation(
         **{**fields, **changes},
         provider=provider_name(),
-        stage="Waiting for a worker",
         webhook_token=secrets.token_urlsafe(32),
         deadline_at=timezone.now() + _time_limit(generation.kind),
     )
@@ -402,8 +423,25 @@ def _generation_rate_check(*, owner_id) -> None:
         raise GenerationRateLimited(wait)
 
 
+WAITING_STAGE = "In line"
+
+
+def _slot_wait_limit() -> timedelta:
+    return timedelta(seconds=settings.GENERATION_SLOT_WAIT_LIMIT)
+
+
+def _model_offered(model_key: str):
+    """The job's model, refused when staff have switched it off (or it is gone): nothing runs on it any more,
+    whether the job is new, a retry or another take."""
+    model = model_get(model_key)
+    if model is None or not model.enabled:
+        label = model.label if model is not None else model_key
+        raise GenerationError(f"{label} is switched off for now, so nothing can run on it. Pick another model.")
+    return model
+
+
 def _job_start(generation: Generation, *, rate_limited: bool = True) -> Generation:
-    """Save a new job, charge it and queue its submission; if the same request is already live, that job instead.
+    """Save a new job, charge it today's price and queue it; if the same request is already live, that job instead.
 
     The person's credit account stays locked from the checks to the commit, so their requests go one
     at a time: the balance cannot be overspent and the rate limit is exact. Anything refused or
@@ -418,14 +456,23 @@ def _job_start(generation: Generation, *, rate_limited: bool = True) -> Generati
                 return twin
             if rate_limited:
                 _generation_rate_check(owner_id=generation.owner_id)
-            price = credits.generation_price(model_key=generation.model_key)
+            model = _model_offered(generation.model_key)
+            price = credits.generation_price(model_key=generation.model_key, model=model)
             if account.balance < price:
                 raise GenerationError(
                     f"Not enough credits: this needs {price}, you have {account.balance}.", status=402
                 )
+            if generation.provider == HIGGSFIELD:
+                # Sent when one of our account's slots is free (generation_pool_fill, once this commits).
+                generation.status, generation.stage = S.WAITING, WAITING_STAGE
+                generation.deadline_at = timezone.now() + _slot_wait_limit()
+                transaction.on_commit(generation_pool_fill)
+            else:
+                generation.status, generation.stage = S.QUEUED, "Waiting for a worker"
             generation.save(force_insert=True)
             credits.credits_charge(account=account, generation=generation, price=price)
-            _enqueue_submit(generation)
+            if generation.status == S.QUEUED:
+                _enqueue_submit(generation)
     except IntegrityError:
         # Two tabs, one click each: the other request made it first.
         live = Generation.objects.filter(
@@ -447,11 +494,15 @@ def _move(generation: Generation, sources, target: str, **fields) -> bool:
     if target in Generation.FINAL:
         fields.setdefault("finished_at", now)
         fields.setdefault("next_check_at", None)
+        fields.setdefault("queue_position", None)
     with transaction.atomic():
         moved = Generation.objects.filter(pk=generation.pk, status__in=list(sources)).update(status=target, **fields)
         if moved and target in Generation.RETRYABLE:
             # Ended without a result: the charge goes back. Only the one call that made this move gets here.
             credits.credits_refund(generation=generation, outcome=target)
+        if moved and target in Generation.FINAL and generation.provider == HIGGSFIELD:
+            # Its slot (or its place in line) is free for the next job.
+            transaction.on_commit(generation_pool_fill)
     if moved:
         generation.refresh_from_db()
     return bool(moved)
@@ -461,22 +512,12 @@ def generation_fail(*, generation: Generation, error: str, target: str = S.FAILE
     return _move(generation, Generation.ACTIVE, target, error=error, stage="")
 
 
-UNCONFIRMED_MESSAGE = (
-    "We could not confirm that Higgsfield received this job ({reason}). It was not sent again, since that "
-    "could make and charge it twice; your credits were refunded. Retry if you still want it."
-)
-
-
-def generation_unconfirmed(*, generation: Generation, error: str) -> bool:
-    """A submission that may have reached Higgsfield without our hearing back: the person decides, refunded."""
-    reason = error.rstrip(".")
-    reason = reason[:1].lower() + reason[1:]
-    return _move(generation, [S.QUEUED], S.UNCONFIRMED, error=UNCONFIRMED_MESSAGE.format(reason=reason), stage="")
-
-
 def generation_cancel(*, generation: Generation) -> Generation:
-    """Cancel while the job is still waiting: ours, or Higgsfield's queue (cancelled upstream too)."""
-    if generation.status == S.QUEUED and _move(generation, [S.QUEUED], S.CANCELLED, stage="", error="Cancelled."):
+    """Cancel while the job is still waiting: in our line, ours to send, or in Higgsfield's queue (cancelled
+    upstream too)."""
+    if generation.status in (S.WAITING, S.QUEUED) and _move(
+        generation, [S.WAITING, S.QUEUED], S.CANCELLED, stage="", error="Cancelled."
+    ):
         return generation
     generation.refresh_from_db()
     if generation.status == S.SUBMITTED:
@@ -491,6 +532,112 @@ def generation_cancel(*, generation: Generation) -> Generation:
     if generation.status == S.IN_PROGRESS:
         raise GenerationError("It has already started and can no longer be cancelled.", status=409)
     raise GenerationError(f"It has already ended ({generation.status.replace('_', ' ')}).", status=409)
+
+
+# --- Higgsfield's slots (generation.pool) ---
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def waiting_stage(position: int) -> str:
+    return "Next in line" if position == 1 else f"{_ordinal(position)} in line"
+
+
+def generation_pool_fill() -> int:
+    """Hand our free Higgsfield slots to waiting jobs, round-robin by person (generation.pool.fair_order), and
+    write every waiting job's place in line; returns how many jobs were started.
+
+    Run whenever a slot may have freed (a job ended or was taken in by a webhook, a job was made, the back-off
+    ended) and by the watchdog. The pool's row is locked throughout, so two processes never hand out one slot
+    twice; a job cancelled meanwhile is skipped by its conditional move.
+    """
+    now = timezone.now()
+    started = []
+    with transaction.atomic():
+        row = pool.pool_lock()
+        limit = pool.pool_limit(row, now)
+        holding = Counter(
+            Generation.objects.filter(
+                provider=HIGGSFIELD, status__in=Generation.HOLDING, provider_done_at__isnull=True
+            ).values_list("owner_id", flat=True)
+        )
+        waiting = list(
+            Generation.objects.filter(provider=HIGGSFIELD, status=S.WAITING)
+            .order_by("created_at", "pk")
+            .values_list("pk", "owner_id", "queue_position", "kind")
+        )
+        if not waiting:
+            return 0
+        owners = {owner for _, owner, _, _ in waiting}
+        served = dict(
+            Generation.objects.filter(provider=HIGGSFIELD, owner_id__in=owners, slot_at__gte=now - timedelta(days=1))
+            .values("owner_id")
+            .annotate(last=Max("slot_at"))
+            .values_list("owner_id", "last")
+        )
+        order = pool.fair_order([(pk, owner) for pk, owner, _, _ in waiting], holding, served)
+        free = 0 if pool.pool_paused(row, now) else max(0, limit - sum(holding.values()))
+        kinds = {pk: kind for pk, _, _, kind in waiting}
+        for pk in order[:free]:
+            token = secrets.token_hex(8)
+            moved = Generation.objects.filter(pk=pk, status=S.WAITING).update(
+                status=S.QUEUED,
+                stage="Sending to Higgsfield",
+                queue_position=None,
+                slot_at=now,
+                track_token=token,
+                deadline_at=now + _time_limit(kinds[pk]),
+                updated_at=now,
+            )
+            if moved:
+                started.append((str(pk), token))
+        places = {pk: place for place, pk in enumerate(order[free:], 1)}
+        changed = [pk for pk, _, position, _ in waiting if pk in places and position != places[pk]]
+        if changed:
+            # One statement for every place that moved; a job that left the line meanwhile is not touched.
+            Generation.objects.filter(pk__in=changed, status=S.WAITING).update(
+                queue_position=Case(*[When(pk=pk, then=Value(places[pk])) for pk in changed]),
+                stage=Case(*[When(pk=pk, then=Value(waiting_stage(places[pk]))) for pk in changed]),
+                updated_at=now,
+            )
+        for generation_id, token in started:
+            transaction.on_commit(
+                lambda generation_id=generation_id, token=token: step_planned.send(
+                    sender=Generation, step="submit", args=(generation_id, token), run_after=None
+                )
+            )
+    return len(started)
+
+
+def _back_in_line(generation: Generation, exc: HiggsfieldError) -> None:
+    """A capacity refusal: the job waits for a slot again (never failed, charged once), the pool backs off."""
+    accepted = (
+        Generation.objects.filter(
+            provider=HIGGSFIELD, status__in=[S.SUBMITTED, S.IN_PROGRESS], provider_done_at__isnull=True
+        )
+        .exclude(pk=generation.pk)
+        .count()
+    )
+    moved = _move(
+        generation,
+        [S.QUEUED],
+        S.WAITING,
+        stage=WAITING_STAGE,
+        sending_since=None,
+        # Its time limit starts again with its next slot; meanwhile it may wait as long as a new job.
+        deadline_at=max(generation.created_at + _slot_wait_limit(), timezone.now() + timedelta(minutes=1)),
+    )
+    if not moved:
+        return
+    delay = pool.pool_refused(
+        generation_id=generation.pk, status=exc.status, retry_after=exc.retry_after, accepted_elsewhere=accepted
+    )
+    run_after = timezone.now() + timedelta(seconds=delay)
+    step_planned.send(sender=Generation, step="fill", args=(), run_after=run_after)
+    generation_pool_fill()
 
 
 # --- Work done by the worker (generation.tasks) ---
@@ -521,47 +668,66 @@ def _schedule_track(generation: Generation, delay: float) -> None:
 
 
 def _poll_delay(generation: Generation) -> float:
+    """Webhooks first: with PUBLIC_BASE_URL a slow safety poll; otherwise polls from GENERATION_POLL_FIRST_SECONDS
+    growing to GENERATION_POLL_MAX_SECONDS, with jitter, as Higgsfield's polling guide asks."""
     if generation.provider != "preview" and settings.PUBLIC_BASE_URL:
         return settings.GENERATION_WEBHOOK_POLL_SECONDS
     delay = settings.GENERATION_POLL_FIRST_SECONDS * (1.5 ** min(generation.polls, 20))
-    return min(delay, settings.GENERATION_POLL_MAX_SECONDS)
+    return min(delay, settings.GENERATION_POLL_MAX_SECONDS) * random.uniform(0.85, 1.15)
+
+
+# Transient send failures: the same request again after a back-off from GENERATION_POLL_FIRST_SECONDS, doubling
+# to this (seconds), with jitter.
+RESEND_MAX_SECONDS = 30.0
+
+
+def _submission(generation: Generation, provider) -> Submission:
+    """The job's submission: fixed and kept before its first send, then the same bytes on every resend."""
+    if generation.sent_body or generation.sent_url:
+        return Submission(url=generation.sent_url, body=generation.sent_body.encode())
+    submission = provider.prepare(generation)
+    Generation.objects.filter(pk=generation.pk).update(sent_url=submission.url, sent_body=submission.body.decode())
+    generation.sent_url, generation.sent_body = submission.url, submission.body.decode()
+    return submission
 
 
 def generation_submit_step(*, generation_id, token: str = "") -> None:
     generation = Generation.objects.filter(pk=generation_id).first()
-    if generation is None or generation.status != S.QUEUED:
+    if generation is None:
+        return
+    if generation.status == S.CANCELLED and generation.track_token == token:
+        _cancel_unknown_send(generation)
+        return
+    if generation.status != S.QUEUED:
         return
     if timezone.now() >= generation.deadline_at:
-        generation_fail(generation=generation, error=_time_limit_message(generation), target=S.TIMED_OUT)
+        generation_time_out(generation=generation)
         return
     # Claim the submission: of two steps holding the same plan, one sends; a stale plan never does.
     claimed = Generation.objects.filter(pk=generation.pk, status=S.QUEUED, track_token=token).update(
         track_token=secrets.token_hex(8),
         attempts=F("attempts") + 1,
-        stage="Sending to the provider",
+        stage=f"Sending to {'Higgsfield' if generation.provider == HIGGSFIELD else 'the provider'}",
         sending_since=timezone.now(),
         updated_at=timezone.now(),
     )
     if not claimed:
         return
     generation.refresh_from_db()
+    if not generation.sent_body and not generation.sent_url:
+        # Never sent: it runs only on a model that is offered now (staff may have switched it off while it waited).
+        try:
+            _model_offered(generation.model_key)
+        except GenerationError as exc:
+            generation_fail(generation=generation, error=f"{exc} Your credits were refunded.")
+            return
     provider = get_provider(generation.provider)
     try:
-        request_id = provider.submit(generation)
+        request_id = provider.submit(generation, _submission(generation, provider))
     except HiggsfieldError as exc:
-        if exc.maybe_sent:
-            generation_unconfirmed(generation=generation, error=str(exc))
-        elif exc.permanent or generation.attempts >= settings.GENERATION_SUBMIT_ATTEMPTS:
-            generation_fail(generation=generation, error=str(exc))
-        else:
-            # It certainly did not arrive (no connection, or an answer refusing it): safe to send again.
-            delay = min(2.0**generation.attempts, 60.0)
-            Generation.objects.filter(pk=generation.pk, status=S.QUEUED).update(
-                stage=f"Retrying: {exc}", sending_since=None
-            )
-            with transaction.atomic():
-                _enqueue_submit(generation, delay=delay)
+        _submit_failed(generation, exc)
         return
+    pool.pool_accepted()
     with transaction.atomic():
         moved = _move(
             generation,
@@ -570,7 +736,7 @@ def generation_submit_step(*, generation_id, token: str = "") -> None:
             provider_request_id=request_id,
             submitted_at=timezone.now(),
             sending_since=None,
-            stage="Waiting in the provider's queue",
+            stage="Waiting in Higgsfield's queue" if generation.provider == HIGGSFIELD else "Waiting in the queue",
         )
         if moved:
             _schedule_track(generation, _poll_delay(generation))
@@ -583,7 +749,58 @@ def generation_submit_step(*, generation_id, token: str = "") -> None:
             logger.warning("Could not cancel upstream request of cancelled generation %s", generation.pk)
 
 
+def _submit_failed(generation: Generation, exc: HiggsfieldError) -> None:
+    if exc.busy:
+        _back_in_line(generation, exc)
+        return
+    if exc.permanent:
+        if exc.status == 422 and "idempotency" in str(exc).lower():
+            # A resend differed from the first send under the same key: our bug, never a reason for a new key.
+            logger.error(
+                "Generation %s: Higgsfield refused a resend under the same Idempotency-Key as a different request "
+                "(%s); the job is failed, not sent under a new key.",
+                generation.pk,
+                exc,
+            )
+        generation_fail(generation=generation, error=str(exc))
+        return
+    # Not taken in, or not known: the same request again later, under the same key (never a second generation).
+    first = settings.GENERATION_POLL_FIRST_SECONDS
+    delay = min(first * 2 ** (generation.attempts - 1), RESEND_MAX_SECONDS) * random.uniform(0.8, 1.2)
+    logger.info(
+        "Generation %s: send %d got no answer we can use (%s); sending again", generation.pk, generation.attempts, exc
+    )
+    with transaction.atomic():
+        updated = Generation.objects.filter(pk=generation.pk, status=S.QUEUED).update(
+            stage="Sending to Higgsfield again: no answer yet" if exc.maybe_sent else f"Retrying: {exc}",
+            sending_since=None,
+        )
+        if updated:
+            _enqueue_submit(generation, delay=delay)
+
+
+def _cancel_unknown_send(generation: Generation) -> None:
+    """A job cancelled while a send of it had no answer: that request may run at Higgsfield. One more send under
+    the same key learns its id without making another, and it is cancelled there too."""
+    if not generation.sent_body or generation.provider_request_id or generation.provider != HIGGSFIELD:
+        return
+    provider = get_provider(generation.provider)
+    try:
+        generation.provider_request_id = provider.submit(generation, _submission(generation, provider))
+        provider.cancel(generation)
+    except HiggsfieldError as exc:
+        logger.info("Generation %s: cancelled; its earlier send could not be traced (%s)", generation.pk, exc)
+        return
+    Generation.objects.filter(pk=generation.pk).update(provider_request_id=generation.provider_request_id)
+
+
 def _time_limit_message(generation: Generation) -> str:
+    if generation.status == S.WAITING:
+        minutes = settings.GENERATION_SLOT_WAIT_LIMIT / 60
+        return (
+            f"It waited longer than {minutes:g} minutes for a free Higgsfield slot, so it was stopped. "
+            "Your credits were refunded."
+        )
     seconds = _time_limit(generation.kind).total_seconds()
     limit = f"{seconds / 60:g}-minute" if seconds >= 120 else f"{seconds:g}-second"
     what = "images" if generation.kind == TEXT_TO_IMAGE else "videos"
@@ -711,7 +928,13 @@ def generation_webhook(*, token: str, body) -> bool:
     except HiggsfieldError as exc:
         raise GenerationError(str(exc), status=400) from None
     if status.status == "completed":
-        # Copying the result is the worker's job, not the webhook request's.
+        # Higgsfield no longer counts it against our account: its slot goes to the next job now, while the worker
+        # copies the result (the worker's job, not the webhook request's).
+        if generation.provider == HIGGSFIELD:
+            Generation.objects.filter(pk=generation.pk, provider_done_at__isnull=True).update(
+                provider_done_at=timezone.now()
+            )
+            transaction.on_commit(generation_pool_fill)
         generation_id, url = str(generation.pk), status.result_url
         transaction.on_commit(
             lambda: step_planned.send(sender=Generation, step="complete", args=(generation_id, url), run_after=None)
@@ -725,7 +948,7 @@ def generations_watchdog() -> dict:
 
     A worker killed mid-step leaves a job whose next check never comes; the watchdog plans a
     new one (the old step, if it ever wakes, holds a stale token and stops). Jobs past their
-    time limit end as timed out. Jobs never submitted are submitted again.
+    time limit end as timed out. Jobs whose sending stopped are sent again; free Higgsfield slots are handed out.
     """
     now = timezone.now()
     grace = timedelta(seconds=max(settings.GENERATION_POLL_MAX_SECONDS, settings.GENERATION_WATCHDOG_SECONDS) * 2)
@@ -738,23 +961,17 @@ def generations_watchdog() -> dict:
         with transaction.atomic():
             _schedule_track(generation, 0)
         counts["rescheduled"] += 1
-    # A submission in flight may take the provider's whole timeout (an upload, then the request). A job
-    # still marked as sending long after that lost its worker mid-send: it may have arrived, so it is never
-    # sent again (the person decides). A job that was never sent is submitted again.
+    # A submission in flight may take the provider's whole timeout (an upload, then the request). A job still
+    # marked as sending long after that lost its worker mid-send, and one never sent lost its plan: both are sent
+    # (again) under their Idempotency-Key, so a send that did arrive is answered with its request, not made twice.
     in_flight = timedelta(seconds=settings.HIGGSFIELD_TIMEOUT * 3)
-    counts["unconfirmed"] = 0
-    lost_mid_send = Generation.objects.filter(
-        status=S.QUEUED, sending_since__isnull=False, sending_since__lt=now - grace - in_flight
-    )
-    for generation in lost_mid_send:
-        if generation_unconfirmed(generation=generation, error="the worker sending it stopped before an answer"):
-            counts["unconfirmed"] += 1
-    stuck = Generation.objects.filter(
-        status=S.QUEUED, sending_since__isnull=True, updated_at__lt=now - grace - in_flight
+    stuck = Generation.objects.filter(status=S.QUEUED, updated_at__lt=now - grace - in_flight).exclude(
+        sending_since__gte=now - grace - in_flight
     )
     for generation in stuck:
         with transaction.atomic():
-            Generation.objects.filter(pk=generation.pk).update(updated_at=now)
+            Generation.objects.filter(pk=generation.pk).update(updated_at=now, sending_since=None)
             _enqueue_submit(generation)
         counts["resubmitted"] += 1
+    counts["started"] = generation_pool_fill()
     return counts

@@ -4,7 +4,8 @@
   completes the job (receivers write in the same transaction).
 - `own_file_find`: sent with `owner` and `url` when a job is asked to use one of our files; a receiver answers
   the owner's attachment that the URL names (made on first sight), or None, and may raise GenerationError.
-- `step_planned`: sent on commit with `step` ("submit", "track", "complete"), its `args` and `run_after` (None: now);
+- `step_planned`: sent on commit with `step` ("submit", "track", "complete", "fill"), its `args` and `run_after`
+  (None: now);
   generation.tasks enqueues the step, so that the services never import the tasks that call them.
 """
 

@@ -31,7 +31,18 @@ def generation_complete(generation_id: str, result_url: str) -> None:
     services.generation_complete_step(generation_id=generation_id, result_url=result_url)
 
 
-STEPS = {"submit": generation_submit, "track": generation_track, "complete": generation_complete}
+# Free Higgsfield slots handed to waiting jobs, when a back-off ends.
+@task(priority=5)
+def generation_pool_fill() -> None:
+    services.generation_pool_fill()
+
+
+STEPS = {
+    "submit": generation_submit,
+    "track": generation_track,
+    "complete": generation_complete,
+    "fill": generation_pool_fill,
+}
 
 
 @receiver(step_planned, sender=Generation)

@@ -302,14 +302,22 @@ HIGGSFIELD_TIMEOUT = env.float("HIGGSFIELD_TIMEOUT", default=30.0)
 # Outbound fetches (higgs_project.outbound) reach public addresses only; these hosts (`host` or `host:port`,
 # as written in the URL) are allowed on private or loopback addresses too: fakes in tests, a private deployment.
 OUTBOUND_ALLOW_HOSTS = env.list("OUTBOUND_ALLOW_HOSTS", default=[])
-# Tries at submitting a job when Higgsfield answers 408, 429, 5xx or times out.
-GENERATION_SUBMIT_ATTEMPTS = env.int("GENERATION_SUBMIT_ATTEMPTS", default=5)
+# Our requests queued or running at Higgsfield at once, across every process (the account's concurrency limit:
+# Higgsfield's dashboard shows it). Jobs beyond it wait in our own line, fairly by person (generation.pool).
+HIGGSFIELD_CONCURRENCY = env.int("HIGGSFIELD_CONCURRENCY", default=4)
+# Capacity refusals in a row after which the pool keeps fewer requests at once (the real limit is lower than set),
+# and the quiet time after which it grows back by one.
+HIGGSFIELD_POOL_SHRINK_AFTER = env.int("HIGGSFIELD_POOL_SHRINK_AFTER", default=3)
+HIGGSFIELD_POOL_REGROW_SECONDS = env.int("HIGGSFIELD_POOL_REGROW_SECONDS", default=600)
+# The longest a job may wait in our line for a Higgsfield slot before it ends as timed out (refunded).
+GENERATION_SLOT_WAIT_LIMIT = env.int("GENERATION_SLOT_WAIT_LIMIT", default=3600)
 # Time limits per mode, in seconds: a job still running then ends as timed_out.
 GENERATION_IMAGE_TIME_LIMIT = env.int("GENERATION_IMAGE_TIME_LIMIT", default=180)
 GENERATION_VIDEO_TIME_LIMIT = env.int("GENERATION_VIDEO_TIME_LIMIT", default=1200)
-# Polling backs off from the first interval to the last (seconds).
-GENERATION_POLL_FIRST_SECONDS = env.float("GENERATION_POLL_FIRST_SECONDS", default=1.0)
-GENERATION_POLL_MAX_SECONDS = env.float("GENERATION_POLL_MAX_SECONDS", default=8.0)
+# Polling backs off from the first interval to the last (seconds), with jitter: 2 s growing to 10 s, as
+# Higgsfield's polling guide asks.
+GENERATION_POLL_FIRST_SECONDS = env.float("GENERATION_POLL_FIRST_SECONDS", default=2.0)
+GENERATION_POLL_MAX_SECONDS = env.float("GENERATION_POLL_MAX_SECONDS", default=10.0)
 # With webhooks (PUBLIC_BASE_URL set), a slow safety poll still runs in case a delivery is lost.
 GENERATION_WEBHOOK_POLL_SECONDS = env.float("GENERATION_WEBHOOK_POLL_SECONDS", default=30.0)
 # How long POST /api/higgsfield/generate waits for the result before answering 202 with the job.

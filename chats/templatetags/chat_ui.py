@@ -11,6 +11,7 @@ register = template.Library()
 
 KIND_LABELS = {"text_to_image": "Image", "image_to_video": "Image to video", "text_to_video": "Video"}
 STATUS_LABELS = {
+    "waiting": "Waiting for a Higgsfield slot",
     "queued": "Queued",
     "submitted": "Waiting at the provider",
     "in_progress": "Generating",
@@ -46,7 +47,7 @@ def is_final(generation: Generation) -> bool:
 @register.filter
 def can_cancel(generation: Generation) -> bool:
     # Once the provider has started, generation_cancel refuses: no button then.
-    return generation.status in (Generation.Status.QUEUED, Generation.Status.SUBMITTED)
+    return generation.status in (Generation.Status.WAITING, Generation.Status.QUEUED, Generation.Status.SUBMITTED)
 
 
 @register.filter

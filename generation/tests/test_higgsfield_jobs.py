@@ -16,13 +16,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # --- The client ---
 
 
+def send(client, body=None, key="job-1"):
+    return client.submit(
+        client.submission("higgsfield-ai/soul/standard", body or {"prompt": "a lake"}), idempotency_key=key
+    )
+
+
 def test_the_client_sends_our_key_and_reads_a_completed_status(higgsfield):
     with HiggsfieldClient() as client:
-        request_id = client.submit("higgsfield-ai/soul/standard", {"prompt": "a lake"})
+        request_id = send(client)
         status = client.status(request_id)
     assert status.status == "completed"
     assert status.result_url.startswith(higgsfield.url)
     assert higgsfield.submissions[0].body == {"prompt": "a lake"}
+    assert higgsfield.submissions[0].idempotency_key == "job-1"
 
 
 @pytest.mark.parametrize(
@@ -33,7 +40,6 @@ def test_the_client_sends_our_key_and_reads_a_completed_status(higgsfield):
         (422, {"detail": [{"loc": ["body", "prompt"], "msg": "field required"}]}, True, "prompt: field required"),
         (400, {"detail": "bad input"}, True, "bad input"),
         (408, None, False, "408"),
-        (429, None, False, "rate limiting"),
         (500, None, False, "500"),
         (503, None, False, "503"),
     ],
@@ -41,25 +47,63 @@ def test_the_client_sends_our_key_and_reads_a_completed_status(higgsfield):
 def test_the_client_says_which_errors_are_permanent(higgsfield, code, body, permanent, words):
     higgsfield.fail_next("submit", code, body=body)
     with HiggsfieldClient() as client, pytest.raises(HiggsfieldError) as caught:
-        client.submit("higgsfield-ai/soul/standard", {"prompt": "a lake"})
+        send(client)
     assert caught.value.permanent is permanent
+    assert caught.value.busy is False
+    # Whatever is not a refusal leaves the submission's fate open: it is sent again under the same key.
+    assert caught.value.maybe_sent is not permanent
     assert words in str(caught.value)
     assert "test-secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("code", "body", "headers", "retry_after"),
+    [
+        (400, {"detail": "Maximum number of concurrent requests (4) has been reached"}, {}, None),
+        (429, {"detail": "Account queue is full", "code": "account_queue_full", "limit": 8}, {"Retry-After": "7"}, 7),
+    ],
+)
+def test_capacity_answers_are_back_pressure_not_failures(higgsfield, code, body, headers, retry_after):
+    higgsfield.fail_next("submit", code, body=body, headers=headers)
+    with HiggsfieldClient() as client, pytest.raises(HiggsfieldError) as caught:
+        send(client)
+    assert (caught.value.busy, caught.value.permanent, caught.value.retry_after) == (True, False, retry_after)
+    assert "capacity" in str(caught.value)
 
 
 def test_a_slow_answer_is_a_timeout_worth_a_retry(higgsfield, settings):
     settings.HIGGSFIELD_TIMEOUT = 0.3
     higgsfield.slow_next("submit", 2)
     with HiggsfieldClient() as client, pytest.raises(HiggsfieldError) as caught:
-        client.submit("higgsfield-ai/soul/standard", {"prompt": "a lake"})
+        send(client)
     assert caught.value.permanent is False
+    assert caught.value.maybe_sent is True
 
 
 def test_a_wrong_key_is_refused(higgsfield, settings):
     settings.HIGGSFIELD_KEY_SECRET = "wrong"
     with HiggsfieldClient() as client, pytest.raises(HiggsfieldError) as caught:
-        client.submit("higgsfield-ai/soul/standard", {"prompt": "a lake"})
+        send(client)
     assert caught.value.permanent and caught.value.status == 401
+
+
+def test_a_submission_is_the_same_bytes_and_url_every_time_it_is_built():
+    from generation.higgsfield import submission_build
+
+    body = {"prompt": "a lake · at dusk", "seed": 7, "motions": [{"id": "m", "strength": 1.0}]}
+    first = submission_build(
+        base_url="https://api.example", path="/dop/standard", body=body, webhook_url="https://h/w?x=1"
+    )
+    again = submission_build(
+        base_url="https://api.example",
+        path="dop/standard",
+        body=dict(reversed(body.items())),
+        webhook_url="https://h/w?x=1",
+    )
+    assert first.url == "https://api.example/dop/standard?hf_webhook=https%3A%2F%2Fh%2Fw%3Fx%3D1"
+    assert first.body == b'{"prompt":"a lake \\u00b7 at dusk","seed":7,"motions":[{"id":"m","strength":1.0}]}'
+    # Key order is the dict's: a job's body is built once and kept, so it never comes back in another order.
+    assert again.body != first.body and again.url == first.url
 
 
 # --- Jobs ---
@@ -104,6 +148,7 @@ def test_a_rate_limited_submit_is_retried(higgsfield, alice_api, option, run_wor
     assert generation.status == "completed"
     assert generation.attempts == 3
     assert len(higgsfield.submissions) == 1
+    assert higgsfield.submissions[0].idempotency_key == str(generation.id)
 
 
 def test_no_credits_fails_the_job_at_once_with_the_reason(higgsfield, alice_api, option, run_worker):

@@ -33,7 +33,8 @@ def generate(api, option, run_worker, *, until_submitted=False):
     assert response.status_code == 202, response.content
     generation_id = response.json()["id"]
     if until_submitted:
-        run_worker(lambda: Generation.objects.get(pk=generation_id).status != Generation.Status.QUEUED)
+        sent = (Generation.Status.SUBMITTED, Generation.Status.IN_PROGRESS)
+        run_worker(lambda: Generation.objects.get(pk=generation_id).status in sent)
     else:
         run_worker(lambda: Generation.objects.get(pk=generation_id).is_final)
     return Generation.objects.get(pk=generation_id)

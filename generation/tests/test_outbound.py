@@ -137,7 +137,8 @@ def test_higgsfields_api_its_spec_and_its_upload_urls_are_under_the_same_rule(hi
         assert caught.value.permanent
     settings.HIGGSFIELD_BASE_URL = internal.url
     with HiggsfieldClient() as client:
-        for call in (lambda: client.submit("higgsfield-ai/soul/standard", {"prompt": "a lake"}), client.catalogue):
+        submission = client.submission("higgsfield-ai/soul/standard", {"prompt": "a lake"})
+        for call in (lambda: client.submit(submission, idempotency_key="job-1"), client.catalogue):
             with pytest.raises(HiggsfieldError) as caught:
                 call()
             assert caught.value.permanent and not caught.value.maybe_sent

@@ -31,6 +31,8 @@ def start_worker(higgsfield, media_root):
         "GENERATION_POLL_FIRST_SECONDS": "0.2",
         "GENERATION_POLL_MAX_SECONDS": "0.3",
         "GENERATION_WATCHDOG_SECONDS": "0.5",
+        # Every job at Higgsfield at once, so that the kill lands while all of them are tracked.
+        "HIGGSFIELD_CONCURRENCY": str(JOBS),
         "MEDIA_ROOT": str(media_root),
         "LOG_LEVEL": "WARNING",
     }
@@ -54,6 +56,7 @@ def wait_for(predicate, timeout):
 
 def test_jobs_survive_a_worker_killed_mid_tracking(higgsfield, alice, settings, tmp_path):
     higgsfield.work_seconds = 2.5
+    settings.HIGGSFIELD_CONCURRENCY = JOBS
     generations = [
         services.generation_request(
             owner=alice, kind="text_to_image", model_key="nano-banana", prompt=f"a lighthouse, take {i}"

@@ -248,6 +248,7 @@ ADMIN_OBJECTS = {
     "generation.generation": "generation",
     "generation.creditaccount": "credit_account",
     "generation.creditentry": "credit_entry",
+    "generation.submissionpool": "pool",
 }
 ADMIN_STAFF = {
     "django_tasks_database.dbtaskresult add/": 403,
@@ -258,6 +259,8 @@ ADMIN_STAFF = {
     "generation.creditaccount <path:object_id>/delete/": 403,
     "generation.creditentry add/": 403,
     "generation.creditentry <path:object_id>/delete/": 403,
+    "generation.submissionpool add/": 403,
+    "generation.submissionpool <path:object_id>/delete/": 403,
 }
 
 
@@ -369,7 +372,15 @@ def world(alice, bob, staff, media_file):
     from django_tasks_db.models import DBTaskResult
 
     from chats.tasks import uploads_cleanup
-    from generation.models import CatalogueSync, CreditAccount, CreditEntry, GenerationModel, Motion, Style
+    from generation.models import (
+        CatalogueSync,
+        CreditAccount,
+        CreditEntry,
+        GenerationModel,
+        Motion,
+        Style,
+        SubmissionPool,
+    )
 
     chat = chat_services.chat_create(owner=alice, title="Private")
     _asked, reply = chat_services.message_post_begin(chat=chat, text="a neon city in the rain")
@@ -417,6 +428,7 @@ def world(alice, bob, staff, media_file):
         "credit_entry": CreditEntry.objects.filter(account__user=alice).first().pk,
         "task": DBTaskResult.objects.get().pk,
         "asked": _asked.pk,
+        "pool": SubmissionPool.objects.get_or_create(name="higgsfield")[0].pk,
     }
     return World(
         alice, bob, staff, chat, reply, option, attachment, generation, failed, done, _png(), media_file, extra,
