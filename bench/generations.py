@@ -80,7 +80,7 @@ def run(mode: str, args, base_env: dict) -> dict:
     )
     with fake:
         allow = fake.url.removeprefix("http://")  # the fake is on loopback: allowed by name (higgs_project.outbound)
-        limit = args.account_concurrency or 100_000
+        limit = args.pool or args.account_concurrency or 100_000
         env = {
             **base_env,
             "HIGGSFIELD_BASE_URL": fake.url,
@@ -105,7 +105,8 @@ def run(mode: str, args, base_env: dict) -> dict:
             cpu_before = _cpu_seconds(worker.pid)
             started = time.monotonic()
             ids = _make_jobs(args, mode)
-            ideal = args.jobs / min(limit, args.jobs) * args.work_seconds
+            slots = min(limit, args.account_concurrency or limit, args.jobs)
+            ideal = args.jobs / slots * args.work_seconds
             deadline = started + ideal * 3 + 120
             while time.monotonic() < deadline:
                 if not Generation.objects.filter(pk__in=ids, status__in=Generation.ACTIVE).exists():
@@ -177,6 +178,9 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--work-seconds", type=float, default=5.0)
     parser.add_argument("--account-concurrency", type=int, default=None, help="the fake account's limit (and ours)")
+    parser.add_argument(
+        "--pool", type=int, default=None, help="our HIGGSFIELD_CONCURRENCY, when it differs from the account's limit"
+    )
     parser.add_argument("--people", type=int, default=1, help="persons making the jobs, each in a row")
     parser.add_argument("--lose-rate", type=float, default=0.0, help="share of submission answers dropped")
     parser.add_argument("--database-url", default="", help="default: a throwaway SQLite file")
@@ -214,7 +218,8 @@ def main(argv=None) -> int:
     limit = args.account_concurrency
     print(
         f"{args.jobs} generations by {args.people} people, {args.work_seconds:g} s of simulated work each, "
-        f"account limit {limit or 'none'}, {args.lose_rate:.0%} of submission answers lost, one worker process"
+        f"account limit {limit or 'none'}, our pool {args.pool or limit or 'none'}, "
+        f"{args.lose_rate:.0%} of submission answers lost, one worker process"
     )
     print(f"database: {'PostgreSQL' if args.database_url.startswith('postgres') else 'SQLite'}\n")
     header = (

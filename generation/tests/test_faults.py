@@ -159,6 +159,27 @@ def test_a_worker_lost_mid_send_leaves_a_job_that_is_sent_again_under_its_key(hi
     assert len(higgsfield.submissions) == 1
 
 
+def test_a_job_cancelled_while_its_send_had_no_answer_is_traced_and_cancelled_at_higgsfield_too(
+    higgsfield, alice, alice_api, run_worker, settings
+):
+    from generation.credits import credits_balance
+
+    settings.GENERATION_POLL_FIRST_SECONDS = 2  # the resend waits: time to cancel first
+    higgsfield.queue_seconds = 60
+    higgsfield.lose_next()
+    generation_id = start(alice_api, **PROMPT_JOB)
+    run_worker(lambda: Generation.objects.get(pk=generation_id).attempts == 1, timeout=30)
+    assert alice_api.post(f"/api/generations/{generation_id}/cancel").json()["status"] == "cancelled"
+    assert credits_balance(user=alice) == 100
+    # The request Higgsfield took in is found under the job's key and cancelled there: it never runs unpaid for.
+    run_worker(lambda: len(higgsfield.cancels) == 1, timeout=30)
+    request_id = higgsfield.submissions[0].request_id
+    assert [(c.request_id, c.status) for c in higgsfield.cancels] == [(request_id, 202)]
+    assert len(higgsfield.submissions) == 1
+    generation = Generation.objects.get(pk=generation_id)
+    assert (generation.status, generation.provider_request_id) == ("cancelled", request_id)
+
+
 @pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b"{not json", b'{"status": "queued"}'])
 def test_a_submit_answered_with_garbage_is_sent_again_and_never_left_queued(
     higgsfield, alice_api, run_worker, settings, body

@@ -53,6 +53,27 @@ def test_private_local_storage_puts_the_image_on_higgsfields_own_storage(
     assert httpx.get(sent).content == data  # what Higgsfield would fetch
 
 
+def test_the_upload_put_carries_every_header_the_url_was_signed_with(higgsfield, alice_api, image_option, run_worker):
+    # The fake's presigned URL is signed with Content-Type and x-amz-tagging, as Higgsfield's answer says today,
+    # and refuses a PUT without either (403 SignatureDoesNotMatch), as S3 does.
+    option, data, _ = image_option
+    generation = generate(alice_api, option, run_worker)
+    assert generation.status == "completed", generation.error
+    puts = [c for c in higgsfield.calls if c.method == "PUT"]
+    assert [c.status for c in puts] == [200]
+    assert list(higgsfield.uploads.values()) == [("image/png", data)]
+
+
+def test_an_upload_answer_without_signed_headers_gets_content_type_alone(
+    higgsfield, alice_api, image_option, run_worker
+):
+    higgsfield.upload_headers_signed = False
+    option, data, _ = image_option
+    generation = generate(alice_api, option, run_worker)
+    assert generation.status == "completed", generation.error
+    assert list(higgsfield.uploads.values()) == [("image/png", data)]
+
+
 def test_with_a_public_base_url_higgsfield_fetches_our_url(higgsfield, alice_api, image_option, run_worker, settings):
     settings.PUBLIC_BASE_URL = "https://higgs.example"
     option, _, ticket = image_option
