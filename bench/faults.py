@@ -33,6 +33,8 @@ QUICK_JOBS = {
     "GENERATION_WATCHDOG_SECONDS": "1",
     "RATE_LIMIT_MESSAGES": "0",
     "RATE_LIMIT_GENERATIONS": "0",
+    # The fake account here has no concurrency limit: every job goes at once, so that kills land mid-tracking.
+    "HIGGSFIELD_CONCURRENCY": "100000",
 }
 
 
@@ -177,7 +179,7 @@ def pg_restart(args) -> int:
             and recent_ok
             and recovered_after <= args.recover_within
             and fresh_done.get("completed", 0) == len(fresh)
-            and not any(statuses.get(s, 0) for s in ("queued", "submitted", "in_progress"))
+            and not any(statuses.get(s, 0) for s in ("waiting", "queued", "submitted", "in_progress"))
         )
         name = "pg-restart" + (" (dry run, PostgreSQL not restarted)" if args.dry_run else "")
         return verdict(
@@ -222,7 +224,8 @@ def worker_kill(args) -> int:
             if tracking >= len(ids) // 2:
                 break
             time.sleep(0.1)
-        at_kill = dict((s, rows.filter(status=s).count()) for s in ("queued", "submitted", "in_progress", "completed"))
+        states = ("waiting", "queued", "submitted", "in_progress", "completed")
+        at_kill = {s: rows.filter(status=s).count() for s in states}
         worker = stack.workers[0]
         worker.send_signal(signal.SIGKILL)
         worker.wait()
