@@ -1,13 +1,16 @@
 """Higgsfield's model catalogue as request-body schemas, for the fake platform and its tests.
 
-The catalogue is ../shared/higgsfield/models.json (48 models from Higgsfield's published OpenAPI spec; see
-NOTES.md next to it). From it we build, per model path:
+The catalogue is higgsfield_models.json beside this module: our dated snapshot (2026-11-30) of the 48 models of
+Higgsfield's published OpenAPI spec, with their input schemas (its `source` field says where each fact comes from).
+From it we build, per model path:
 
 - a JSON Schema (draft 2020-12) of the request body, which the fake validates every submission with, and
 - an OpenAPI document shaped like docs.higgsfield.ai/docs/openapi.json, which the fake serves, and which
   `request_schemas_from_openapi` reads back (the tests check the two agree).
 
-The file is read at run time and never copied into the repo. `HIGGSFIELD_MODELS_JSON` points at another copy.
+It is kept apart from our own model table (generation/catalog/models.json, what we offer): the fake checks
+submissions against Higgsfield's facts, not against our reading of them. `HIGGSFIELD_MODELS_JSON` points at a newer
+copy of the same file.
 """
 
 from __future__ import annotations
@@ -42,8 +45,7 @@ __all__ = [
 ]
 
 MODELS_JSON_ENV = "HIGGSFIELD_MODELS_JSON"
-# /work/main/generation/tests/higgsfield_spec.py -> /work/shared/higgsfield/models.json
-DEFAULT_MODELS_JSON = Path(__file__).resolve().parents[3] / "shared/higgsfield/models.json"
+DEFAULT_MODELS_JSON = Path(__file__).resolve().parent / "higgsfield_models.json"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 # The spec's item refs (#/definitions/MotionSchema, #/definitions/ImageUrlInputImageSchema) point at nothing
