@@ -151,6 +151,8 @@ class Generation(models.Model):
         UNCONFIRMED = "unconfirmed"
 
     ACTIVE = (Status.WAITING, Status.QUEUED, Status.SUBMITTED, Status.IN_PROGRESS)
+    # Running or done with a result: at most one job of a request is live (generation_one_live_per_request).
+    LIVE = (*ACTIVE, Status.COMPLETED)
     # Holding one of our Higgsfield slots: sent or being sent, and not known to have ended there.
     HOLDING = (Status.QUEUED, Status.SUBMITTED, Status.IN_PROGRESS)
     FINAL = (Status.COMPLETED, Status.FAILED, Status.NSFW, Status.CANCELLED, Status.TIMED_OUT, Status.UNCONFIRMED)

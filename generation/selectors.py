@@ -37,6 +37,11 @@ async def generation_poll_state_on_loop(*, user_id, generation_id) -> str | None
     return poll_state(**rows[0]) if rows else None
 
 
+def generations_live(*, dedupe_keys) -> QuerySet[Generation]:
+    """The live jobs (running, or done with a result) of these requests: the same request again is that job."""
+    return Generation.objects.filter(dedupe_key__in=dedupe_keys, status__in=Generation.LIVE)
+
+
 def generation_with_result(*, generation_id) -> Generation:
     return Generation.objects.select_related("result").get(pk=generation_id)
 

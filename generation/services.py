@@ -18,6 +18,7 @@ import random
 import re
 import secrets
 from collections import Counter
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import unquote, urlsplit
 
@@ -33,7 +34,7 @@ from chats.selectors import attachment_find_by_url
 from higgs_project import outbound
 from higgs_project.apikit.rate_limits import RateLimited, rate_wait, wait_words
 
-from . import credits, media, pool
+from . import credits, media, pool, selectors
 from .higgsfield import HiggsfieldError, RequestStatus, Submission
 from .model_catalogue import model_get, model_names, model_resolve
 from .model_schema import (
@@ -50,7 +51,7 @@ from .model_schema import (
     parameters_check,
     parameters_schema,
 )
-from .models import Generation, Motion, Style
+from .models import Generation, GenerationModel, Motion, Style
 from .providers import HIGGSFIELD, get_provider, provider_name
 from .signals import generation_completed, own_file_find, step_planned
 
@@ -186,43 +187,75 @@ def _parameter_urls_check(*, owner, schema: dict, parameters: dict, absolute_url
     return body_urls_map(schema, parameters, lambda url: absolute.get(url, url))
 
 
-def generation_request(
-    *,
-    owner,
-    kind: str,
-    model_key: str,
-    option: Option | None = None,
-    prompt: str | None = None,
-    parameters: dict | None = None,
-    flat: dict | None = None,
-    image_url: str = "",
-    style_id=None,
-    motion_id=None,
-    motion_ids: list | None = None,
-    absolute_url=lambda url: url,
-) -> tuple[Generation, bool]:
-    """Start a generation (or find the same one already live); returns it and whether it is new.
+@dataclass(frozen=True)
+class GenerationPlan:
+    """A request resolved and checked before anything is written or spent: the job it makes, and its dedupe key
+    (the same request while a job of it is live is that job, not a second one)."""
 
-    `motion_ids` (at most 2) asks for several camera moves; `motion_id` for one. `parameters` are
-    checked strictly against the model's schema (a wrong value or an unknown name is refused); `flat`
-    are the contract's flat fields (aspect_ratio, quality, seed, ...), mapped onto the model where it
-    has them and otherwise left out with a note. The request's kind and model win over the option's
-    where they can: the option's prompt is kept, an impossible combination is refused before anything
-    is spent, and the notes say how the style or motion was applied.
-    """
+    owner: object
+    option: Option | None
+    kind: str
+    model_key: str
+    prompt: str
+    style: dict | None
+    motions: list[dict]
+    image_url: str
+    parameters: dict
+    body: dict
+    notes: list[str]
+    dedupe_key: str
+
+    def job(self) -> Generation:
+        """The new job, unsaved: _job_start saves, charges and queues it."""
+        return Generation(
+            owner=self.owner,
+            option=self.option,
+            chat_id=self.option.message.chat_id if self.option else None,
+            kind=self.kind,
+            model_key=self.model_key,
+            prompt=self.prompt,
+            style_id=self.style and self.style["id"],
+            motion_id=self.motions[0]["id"] if self.motions else None,
+            image_url=self.image_url,
+            parameters=self.parameters,
+            provider=provider_name(),
+            provider_input=self.body,
+            dedupe_key=self.dedupe_key,
+            notes=self.notes,
+            webhook_token=secrets.token_urlsafe(32),
+            deadline_at=timezone.now() + _time_limit(self.kind),
+        )
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What a request asks for once its option (if any) has filled in what it carries."""
+
+    prompt: str
+    image_url: str
+    style_id: object
+    motion_ids: list
+    base: dict  # the option's parameters: the recommender's suggestion for its own model
+
+
+def _model_choose(*, model_key: str, kind: str) -> tuple[GenerationModel, list[str]]:
+    """The model the request names (an older name means its stand-in, said in a note); refused for another kind."""
     resolved = model_resolve(name=model_key)
     if resolved is None:
         raise GenerationError(f"Unknown model {model_key!r}. Models: {', '.join(model_names())}.")
     model = resolved.model
-    notes = [resolved.note] if resolved.note else []
     if model.kind != kind:
         raise GenerationError(
             f"{model.label} does not do {kind.replace('_', '-')}; it does {model.kind.replace('_', '-')}."
         )
-    flat = dict(flat or {})
+    return model, [resolved.note] if resolved.note else []
+
+
+def _asked(*, option, model, kind, prompt, image_url, style_id, motion_id, motion_ids) -> _Asked:
+    """The request with what its option carries: the option's style or motion, its prompt unless the person edited
+    it, its image when the request sends none, its parameters as a base; the prompt checked."""
     base = {}
     if option is not None:
-        # The option's prompt, unless the person edited it before generating.
         prompt = prompt or option.enhanced_prompt
         style_id, motion_id = option.style_id, option.motion_id
         if not image_url and (kind == IMAGE_TO_VIDEO or image_required(model.input_schema) or option.source_image_url):
@@ -233,6 +266,15 @@ def generation_request(
         raise GenerationError("A generation needs a prompt.")
     if len(prompt) > 5000:
         raise GenerationError("The prompt can have at most 5000 characters.")
+    motions = list(motion_ids or ([motion_id] if motion_id else []))
+    return _Asked(prompt=prompt, image_url=image_url, style_id=style_id, motion_ids=motions, base=base)
+
+
+def _image_fit(*, owner, model, kind: str, image_url: str, absolute_url) -> tuple[GenerationModel, str, list[str]]:
+    """The model and image the job runs with, and notes on what changed: a reference image goes to a text-to-image
+    model's with-image variant when it takes none itself; a job that needs an image is refused without one; the
+    image must be the person's own or public; a model that takes no image runs without it."""
+    notes = []
     if image_url and kind == TEXT_TO_IMAGE and not image_field(model.input_schema) and model.with_image:
         variant = model_resolve(name=model.with_image)
         if variant is not None and variant.model.kind == kind:
@@ -248,76 +290,148 @@ def generation_request(
     if image_url and not image_field(model.input_schema):
         notes.append(f"{model.label} takes no image: the image was left out.")
         image_url = ""
+    return model, image_url, notes
 
+
+def _parameters_fit(*, owner, model, flat: dict, base: dict, parameters, absolute_url) -> tuple[dict, list[str]]:
+    """The job's parameters, checked against the model's schema: the option's where this model takes them, the
+    contract's flat fields mapped onto the model (notes say what was left out), then the request's own, which must
+    all be right; URLs in them made absolute and checked."""
     schema = parameters_schema(model.input_schema)
-    style_strength = _strength("style_strength", flat.pop("style_strength", None))
-    motion_strength = _strength("motion_strength", flat.pop("motion_strength", None))
     try:
-        mapped, flat_notes = legacy_parameters(schema, flat, label=model.label)
+        mapped, notes = legacy_parameters(schema, flat, label=model.label)
         checked = parameters_check(
             schema, {**_fit(model.input_schema, base), **mapped, **(parameters or {})}, label=model.label
         )
     except ParameterError as exc:
         raise GenerationError(str(exc)) from None
-    checked = _parameter_urls_check(owner=owner, schema=schema, parameters=checked, absolute_url=absolute_url)
-    notes.extend(flat_notes)
+    return _parameter_urls_check(owner=owner, schema=schema, parameters=checked, absolute_url=absolute_url), notes
+
+
+def _catalogue_pick(
+    *, kind: str, style_id, motion_ids: list, style_strength, motion_strength
+) -> tuple[dict | None, list[dict]]:
+    """The style (images) or camera motions (videos, at most 2) the job applies, each as the body takes it."""
     style = _catalogue_entry(Style, style_id, style_strength) if kind == TEXT_TO_IMAGE else None
-    wanted_motions = list(motion_ids or ([motion_id] if motion_id else []))
-    if len(wanted_motions) > 2:
+    if len(motion_ids) > 2:
         raise GenerationError("At most 2 camera motions can go together.")
     motions = []
     if kind != TEXT_TO_IMAGE:
-        for entry_id in dict.fromkeys(wanted_motions):
+        for entry_id in dict.fromkeys(motion_ids):
             motion = _catalogue_entry(Motion, entry_id, motion_strength)
             if motion is None:
                 raise GenerationError(f"Unknown motion {entry_id}.")
             motions.append(motion)
     if style_id and kind == TEXT_TO_IMAGE and style is None:
         raise GenerationError(f"Unknown style {style_id}.")
-    body, applied = body_build(
-        model.input_schema, prompt=prompt, parameters=checked, image_url=image_url, style=style, motions=motions
-    )
-    notes.extend(applied)
+    return style, motions
+
+
+def _body_make(model, **request) -> tuple[dict, list[str]]:
+    """The body the provider gets, checked against the model's schema, and notes on how the style or motion went in."""
+    body, applied = body_build(model.input_schema, **request)
     try:
         body_check(model.input_schema, body)
     except ParameterError as exc:
         raise GenerationError(str(exc)) from None
+    return body, applied
 
+
+def generation_plan(
+    *,
+    owner,
+    kind: str,
+    model_key: str,
+    option: Option | None = None,
+    prompt: str | None = None,
+    parameters: dict | None = None,
+    flat: dict | None = None,
+    image_url: str = "",
+    style_id=None,
+    motion_id=None,
+    motion_ids: list | None = None,
+    absolute_url=lambda url: url,
+) -> GenerationPlan:
+    """The job a request makes, resolved and checked; nothing is written or spent. A request that cannot be
+    carried out is refused here (GenerationError), before any charge.
+
+    `motion_ids` (at most 2) asks for several camera moves; `motion_id` for one. `parameters` are
+    checked strictly against the model's schema (a wrong value or an unknown name is refused); `flat`
+    are the contract's flat fields (aspect_ratio, quality, seed, ...), mapped onto the model where it
+    has them and otherwise left out with a note. The request's kind and model win over the option's
+    where they can: the option's prompt is kept, an impossible combination is refused, and the notes
+    say how the style or motion was applied.
+    """
+    model, notes = _model_choose(model_key=model_key, kind=kind)
+    asked = _asked(
+        option=option,
+        model=model,
+        kind=kind,
+        prompt=prompt,
+        image_url=image_url,
+        style_id=style_id,
+        motion_id=motion_id,
+        motion_ids=motion_ids,
+    )
+    model, image_url, image_notes = _image_fit(
+        owner=owner, model=model, kind=kind, image_url=asked.image_url, absolute_url=absolute_url
+    )
+    flat = dict(flat or {})
+    style_strength = _strength("style_strength", flat.pop("style_strength", None))
+    motion_strength = _strength("motion_strength", flat.pop("motion_strength", None))
+    checked, flat_notes = _parameters_fit(
+        owner=owner, model=model, flat=flat, base=asked.base, parameters=parameters, absolute_url=absolute_url
+    )
+    style, motions = _catalogue_pick(
+        kind=kind,
+        style_id=asked.style_id,
+        motion_ids=asked.motion_ids,
+        style_strength=style_strength,
+        motion_strength=motion_strength,
+    )
+    body, applied = _body_make(
+        model, prompt=asked.prompt, parameters=checked, image_url=image_url, style=style, motions=motions
+    )
     key = _dedupe_key(
         owner=owner.pk,
         option=option.pk if option else None,
         kind=kind,
         model=model.name,
         parameters=checked,
-        prompt=prompt,
+        prompt=asked.prompt,
         style=style and style["id"],
         motions=[m["id"] for m in motions],
         strengths=[style_strength, motion_strength],
         # Without the query: a presigned URL of the same image differs at every call.
         image=image_url.split("?", 1)[0],
     )
-    live = Generation.objects.filter(dedupe_key=key, status__in=[*Generation.ACTIVE, S.COMPLETED]).first()
-    if live is not None:
-        return live, False
-    name = provider_name()
-    generation = Generation(
+    return GenerationPlan(
         owner=owner,
         option=option,
-        chat_id=option.message.chat_id if option else None,
         kind=kind,
         model_key=model.name,
-        prompt=prompt,
-        style_id=style and style["id"],
-        motion_id=motions[0]["id"] if motions else None,
+        prompt=asked.prompt,
+        style=style,
+        motions=motions,
         image_url=image_url,
         parameters=checked,
-        provider=name,
-        provider_input=body,
+        body=body,
+        notes=[*notes, *image_notes, *flat_notes, *applied],
         dedupe_key=key,
-        notes=notes,
-        webhook_token=secrets.token_urlsafe(32),
-        deadline_at=timezone.now() + _time_limit(kind),
     )
+
+
+def generation_request(**request) -> tuple[Generation, bool]:
+    """Start a generation (or find the same one already live); returns it and whether it is new.
+
+    The request (generation_plan's arguments) is planned and checked first, so an impossible one is refused before
+    anything is spent; then the job is saved, charged and queued (_job_start).
+    """
+    plan = generation_plan(**request)
+    live = _live_twin(plan.dedupe_key)
+    if live is not None:
+        return live, False
+    generation = plan.job()
     saved = _job_start(generation)
     return saved, saved is generation
 
@@ -385,10 +499,7 @@ def generation_another_take(*, generation: Generation) -> tuple[Generation, bool
     if generation.status != S.COMPLETED:
         raise GenerationError("Only a finished result can have another take.", status=409)
     keys = [_dedupe_key(take_of=generation.dedupe_key, take=n) for n in range(1, TAKES_PER_RESULT + 1)]
-    made = {
-        g.dedupe_key: g
-        for g in Generation.objects.filter(dedupe_key__in=keys, status__in=[*Generation.ACTIVE, S.COMPLETED])
-    }
+    made = {g.dedupe_key: g for g in selectors.generations_live(dedupe_keys=keys)}
     recent = timezone.now() - timedelta(seconds=TAKE_TWIN_SECONDS)
     key = next((k for k in keys if k not in made or made[k].created_at > recent), None)
     if key is None:
@@ -408,10 +519,8 @@ def generation_another_take(*, generation: Generation) -> tuple[Generation, bool
     return saved, saved is take
 
 
-def _live_twin(generation: Generation) -> Generation | None:
-    return Generation.objects.filter(
-        dedupe_key=generation.dedupe_key, status__in=[*Generation.ACTIVE, S.COMPLETED]
-    ).first()
+def _live_twin(dedupe_key: str) -> Generation | None:
+    return selectors.generations_live(dedupe_keys=[dedupe_key]).first()
 
 
 def _generation_rate_check(*, owner_id) -> None:
@@ -451,7 +560,7 @@ def _job_start(generation: Generation, *, rate_limited: bool = True) -> Generati
         with transaction.atomic():
             account = credits.credit_account_lock(user_id=generation.owner_id)
             # A double click waited on the lock above while its twin was made: answer with that job, unpaid.
-            twin = _live_twin(generation)
+            twin = _live_twin(generation.dedupe_key)
             if twin is not None:
                 return twin
             if rate_limited:
@@ -475,9 +584,7 @@ def _job_start(generation: Generation, *, rate_limited: bool = True) -> Generati
                 _enqueue_submit(generation)
     except IntegrityError:
         # Two tabs, one click each: the other request made it first.
-        live = Generation.objects.filter(
-            dedupe_key=generation.dedupe_key, status__in=[*Generation.ACTIVE, S.COMPLETED]
-        ).first()
+        live = _live_twin(generation.dedupe_key)
         if live is None:
             raise
         return live
