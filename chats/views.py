@@ -354,13 +354,11 @@ async def generation_detail(request, generation_id):
     seen = request.GET.get("seen")
     if seen and request.htmx:
         # A running card's poll: while nothing it shows has changed, "no change" (htmx swaps nothing) after one
-        # small query on the event loop, instead of the card drawn again. Its clock counts on in the page
-        # (app.js). Anything else (signed out, someone else's job, a change) is the card, as below.
+        # small query, instead of the card drawn again. Its clock counts on in the page (app.js). Anything else
+        # (signed out, someone else's job, a change) is the card, as below.
         user_id = await session_user_id(request)
         if user_id is not None:
-            state = await generation_selectors.generation_poll_state_on_loop(
-                user_id=user_id, generation_id=generation_id
-            )
+            state = await generation_selectors.generation_poll_state(user_id=user_id, generation_id=generation_id)
             if state == seen:
                 return HttpResponse(status=204)
     return await sync_to_async(_generation_card)(request, generation_id)

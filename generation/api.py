@@ -18,7 +18,6 @@ from higgs_project.apikit.auth import api_auth_async
 from higgs_project.apikit.errors import ErrorOut
 from higgs_project.apikit.inputs import absolute_url, contains_nul
 from higgs_project.apikit.pagination import Page
-from higgs_project.database import Read
 
 from . import credits, model_catalogue, selectors, services
 from .model_schema import parameters_schema
@@ -161,7 +160,8 @@ FAILURE_STATUS = {"failed": 502, "nsfw": 422, "timed_out": 504, "cancelled": 409
 
 
 def _out(request, generation) -> dict:
-    generation = selectors.generation_with_result(generation_id=generation.pk)
+    """The job as the API shows it, read again with its result after a change."""
+    generation = selectors.generation_get(user=request.auth, generation_id=generation.pk)
     return GenerationOut.build(request, generation).model_dump()
 
 
@@ -215,12 +215,14 @@ class GenerateFailedOut(ErrorOut):
 )
 async def generate(request, payload: GenerateIn):
     """Generate an option and wait for the result (up to GENERATION_WAIT_SECONDS) without holding a thread."""
-    generation = await sync_to_async(_generate_sync)(request, payload)
+    started = await sync_to_async(_generate_sync)(request, payload)
+    job = selectors.generation_of(user_id=request.auth.pk, generation_id=started.pk)
     deadline = time.monotonic() + settings.GENERATION_WAIT_SECONDS
+    generation = await job.aget()
     while generation.status not in Generation.FINAL and time.monotonic() < deadline:
         await asyncio.sleep(0.25)
-        generation = await Generation.objects.aget(pk=generation.pk)
-    body = await sync_to_async(_out)(request, generation)
+        generation = await job.aget()
+    body = GenerationOut.build(request, generation).model_dump()
     if generation.status == Generation.Status.COMPLETED:
         return GenerateOut(
             url=body["url"],
@@ -275,20 +277,14 @@ def generation_list(request, query: Query[ListQuery]):
     )
 
 
-_generation_read = Read(
-    lambda *, limit, owner_id, generation_id: Generation.objects.filter(pk=generation_id, owner_id=owner_id),
-    models=True,
-    related="result",
-)
-
-
 @router.get("/generations/{generation_id}", response=GenerationOut, auth=api_auth_async)
 async def generation_detail(request, generation_id: uuid.UUID):
-    """A card polls this while its job runs: one query, read on the event loop under the ASGI server."""
-    found = await _generation_read(owner_id=request.auth.pk, generation_id=generation_id)
-    if not found:
-        raise Http404("Generation not found.")
-    return GenerationOut.build(request, found[0]).model_dump()
+    """A card polls this while its job runs: one query, through the ORM's async API."""
+    try:
+        generation = await selectors.generation_of(user_id=request.auth.pk, generation_id=generation_id).aget()
+    except Generation.DoesNotExist:
+        raise Http404(selectors.GENERATION_NOT_FOUND) from None
+    return GenerationOut.build(request, generation).model_dump()
 
 
 @router.post("/generations/{generation_id}/cancel", response={200: GenerationOut, frozenset({409, 502}): ErrorOut})

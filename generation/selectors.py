@@ -6,16 +6,24 @@ from django.db.models import DateTimeField, F, OuterRef, Q, QuerySet, Subquery, 
 from django.http import Http404
 
 from higgs_project.apikit.pagination import Page, paginate_by_time
-from higgs_project.database import Read
 
 from .models import Generation, Motion, Style
 
+GENERATION_NOT_FOUND = "Generation not found."
+
+
+def generation_of(*, user_id, generation_id) -> QuerySet[Generation]:
+    """One of a person's jobs with its result file, as a queryset (of one, or none for another person's job): a
+    view reads it with `.get()`, an async view with `await .aget()`."""
+    return Generation.objects.select_related("result").filter(pk=generation_id, owner_id=user_id)
+
 
 def generation_get(*, user, generation_id) -> Generation:
+    """The user's job (generation_of), or 404: another person's job does not exist for them."""
     try:
-        return Generation.objects.select_related("result").get(pk=generation_id, owner=user)
+        return generation_of(user_id=user.pk, generation_id=generation_id).get()
     except Generation.DoesNotExist:
-        raise Http404("Generation not found.") from None
+        raise Http404(GENERATION_NOT_FOUND) from None
 
 
 def poll_state(*, status: str, stage: str, updated_at) -> str:
@@ -23,27 +31,19 @@ def poll_state(*, status: str, stage: str, updated_at) -> str:
     return f"{status}.{updated_at.timestamp():.6f}.{zlib.crc32(stage.encode()):x}"
 
 
-_poll_row_read = Read(
-    lambda *, limit, owner_id, generation_id: Generation.objects.filter(pk=generation_id, owner_id=owner_id).values(
-        "status", "stage", "updated_at"
-    )
-)
-
-
-async def generation_poll_state_on_loop(*, user_id, generation_id) -> str | None:
-    """The poll token (`poll_state`) of one of `user_id`'s jobs, in one small read on the event loop; None for a
-    job that is not theirs."""
-    rows = await _poll_row_read(owner_id=user_id, generation_id=generation_id)
-    return poll_state(**rows[0]) if rows else None
+async def generation_poll_state(*, user_id, generation_id) -> str | None:
+    """The poll token (`poll_state`) of one of `user_id`'s jobs, from one small query of the three columns it is
+    made of; None for a job that is not theirs."""
+    try:
+        row = await Generation.objects.values("status", "stage", "updated_at").aget(pk=generation_id, owner_id=user_id)
+    except Generation.DoesNotExist:
+        return None
+    return poll_state(**row)
 
 
 def generations_live(*, dedupe_keys) -> QuerySet[Generation]:
     """The live jobs (running, or done with a result) of these requests: the same request again is that job."""
     return Generation.objects.filter(dedupe_key__in=dedupe_keys, status__in=Generation.LIVE)
-
-
-def generation_with_result(*, generation_id) -> Generation:
-    return Generation.objects.select_related("result").get(pk=generation_id)
 
 
 def generation_latest_result(*, option) -> Generation | None:
