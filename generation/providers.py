@@ -42,7 +42,7 @@ class HiggsfieldProvider:
             raise HiggsfieldError(f"The model {generation.model_key!r} is no longer offered.", permanent=True)
         with HiggsfieldClient() as client:
             body = body_urls_map(
-                model.input_schema, generation.provider_input, lambda url: _fetchable_url(generation, url, client)
+                model.input_schema, generation.provider_input, lambda url: fetchable_url(generation, url, client)
             )
             return client.submission(model.path, body, webhook_url=webhook_url(generation))
 
@@ -162,7 +162,7 @@ def _source_image(generation) -> bytes | None:
         return None
 
 
-def _fetchable_url(generation, url: str, client: HiggsfieldClient) -> str:
+def fetchable_url(generation, url: str, client: HiggsfieldClient) -> str:
     """A URL of the job's body that Higgsfield can fetch: for one of the owner's files, a fresh presigned GET or
     public URL from S3, our public URL, or (local disk without PUBLIC_BASE_URL: our host may be a laptop) the file
     put on Higgsfield's own storage; any other URL (a public https one, checked when the job was made) as it is."""
@@ -185,4 +185,4 @@ def get_provider(name: str):
     return HiggsfieldProvider() if name == HIGGSFIELD else PreviewProvider()
 
 
-__all__ = ["HiggsfieldError", "get_provider", "provider_name", "webhook_url"]
+__all__ = ["HiggsfieldError", "fetchable_url", "get_provider", "provider_name", "webhook_url"]

@@ -774,7 +774,7 @@ def _schedule_track(generation: Generation, delay: float) -> None:
     )
 
 
-def _poll_delay(generation: Generation) -> float:
+def generation_poll_delay(generation: Generation) -> float:
     """Webhooks first: with PUBLIC_BASE_URL a slow safety poll; otherwise polls from GENERATION_POLL_FIRST_SECONDS
     growing to GENERATION_POLL_MAX_SECONDS, with jitter, as Higgsfield's polling guide asks."""
     if generation.provider != "preview" and settings.PUBLIC_BASE_URL:
@@ -846,7 +846,7 @@ def generation_submit_step(*, generation_id, token: str = "") -> None:
             stage="Waiting in Higgsfield's queue" if generation.provider == HIGGSFIELD else "Waiting in the queue",
         )
         if moved:
-            _schedule_track(generation, _poll_delay(generation))
+            _schedule_track(generation, generation_poll_delay(generation))
     if not moved:
         # Cancelled while we were submitting: take the job back upstream too.
         generation.provider_request_id = request_id
@@ -934,7 +934,7 @@ def generation_track_step(*, generation_id, token: str) -> None:
     generation.refresh_from_db()
     if not generation.is_final:
         with transaction.atomic():
-            _schedule_track(generation, _poll_delay(generation))
+            _schedule_track(generation, generation_poll_delay(generation))
 
 
 def generation_complete_step(*, generation_id, result_url: str) -> None:
@@ -947,7 +947,7 @@ def generation_complete_step(*, generation_id, result_url: str) -> None:
     except HiggsfieldError as exc:
         logger.info("Generation %s: result not copied yet (%s); tracking will retry", generation.pk, exc)
         with transaction.atomic():
-            _schedule_track(generation, _poll_delay(generation))
+            _schedule_track(generation, generation_poll_delay(generation))
 
 
 def generation_time_out(*, generation: Generation) -> None:

@@ -248,7 +248,7 @@ def test_the_cleanup_removes_bucket_uploads_never_sent(alice_api, bucket):
 def test_higgsfield_gets_a_fresh_presigned_get_of_an_uploaded_image(alice, alice_api, bucket):
     from types import SimpleNamespace
 
-    from generation.providers import _fetchable_url
+    from generation.providers import fetchable_url
 
     data = image_bytes()
     ticket = presign(alice_api, data)
@@ -257,7 +257,7 @@ def test_higgsfield_gets_a_fresh_presigned_get_of_an_uploaded_image(alice, alice
     generation = SimpleNamespace(
         owner=alice, image_url=ticket["download_url"], provider_input={"image_url": ticket["download_url"]}
     )
-    url = _fetchable_url(generation, ticket["download_url"], client=None)  # no upload to Higgsfield: S3 is fetched
+    url = fetchable_url(generation, ticket["download_url"], client=None)  # no upload to Higgsfield: S3 is fetched
     assert "X-Amz-Signature" in parse_qs(urlsplit(url).query)
     assert httpx.get(url).content == data
 

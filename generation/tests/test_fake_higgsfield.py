@@ -748,8 +748,8 @@ def test_it_posts_the_final_status_to_the_webhook_once_it_is_reached():
     assert post["path"] == "/hooks/higgsfield?token=s3cret"
     assert json.loads(post["raw"]) == polled
     assert polled["status"] == "completed"
-    # Sent as the job ends, with room for a busy machine.
-    assert post["at"] - server.complete_times[request_id] < 1.0
+    # Sent once the job ended, on its own: it came before anyone polled.
+    assert post["at"] >= server.complete_times[request_id]
     [delivery] = server.webhook_deliveries
     assert (delivery.request_id, delivery.attempt, delivery.status, delivery.error) == (request_id, 1, 200, None)
     assert server.submissions[0].webhook_url == receiver.url("/hooks/higgsfield?token=s3cret")
@@ -792,7 +792,6 @@ def test_it_retries_a_webhook_the_receiver_refused():
             first, second = receiver.wait_for(2)
             assert server.wait_for_webhooks(2)
 
-    assert second["at"] - first["at"] >= 0.05
     assert [body["status"] for body in receiver.bodies()] == ["failed", "failed"]
     assert [(d.attempt, d.status, d.ok) for d in server.webhook_deliveries] == [(1, 500, False), (2, 200, True)]
 
@@ -904,19 +903,20 @@ def test_slow_next_delays_answers_past_a_client_timeout(server, client):
 
     with pytest.raises(httpx.ReadTimeout):
         client.post(f"/{SOUL}", json=PROMPT, timeout=0.1)
-    started = time.monotonic()
+    # Only the next call waits: the one after is answered within the client's own timeout.
     assert client.post(f"/{SOUL}", json=PROMPT).status_code == 200
-    assert time.monotonic() - started < 5.0
 
 
 def test_slow_next_then_answers(server, client):
     request_id = submit(client)["request_id"]
-    server.slow_next("status", 0.2, times=2)
+    # Long waits (stop() cuts them short): each of the next two calls outlasts a short client timeout.
+    server.slow_next("status", 10.0, times=2)
 
-    started = time.monotonic()
-    status_of(client, request_id)
-    status_of(client, request_id)
-    assert time.monotonic() - started >= 0.4
+    for _ in range(2):
+        with pytest.raises(httpx.ReadTimeout):
+            client.get(f"/requests/{request_id}/status", timeout=0.1)
+    # The third is not slowed: it is answered within the client's own timeout.
+    assert status_of(client, request_id)["request_id"] == request_id
 
 
 def test_scripts_refuse_unknown_path_kinds(server):
@@ -968,12 +968,11 @@ def test_stop_ends_every_thread_promptly_even_with_work_pending():
         receiver.wait_for(3)
         time.sleep(0.05)  # the slow status call is waiting in the fake
 
-        started = time.monotonic()
+        # stop() raises if a thread outlives its deadline (join_timeout): the minute of work, the 30 s status call
+        # and the webhook retries are all cut short.
         server.stop()
-        stopped_in = time.monotonic() - started
         hanging.join(5)
 
-    assert stopped_in < 1.0
     assert fake_threads() == []
     assert not hanging.is_alive()
     assert isinstance(outcome[0], httpx.HTTPError)  # the slow call was dropped, not answered

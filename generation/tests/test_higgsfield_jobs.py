@@ -5,6 +5,7 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 
 from chats.models import Attachment
+from generation import services
 from generation.higgsfield import HiggsfieldClient, HiggsfieldError
 from generation.models import Generation
 from generation.tests.conftest import finish, start
@@ -107,20 +108,19 @@ def test_a_submission_is_the_same_bytes_and_url_every_time_it_is_built():
 
 
 def test_polls_start_at_two_seconds_and_grow_to_ten_with_jitter(settings):
-    from generation.services import _poll_delay
-
     settings.GENERATION_POLL_FIRST_SECONDS, settings.GENERATION_POLL_MAX_SECONDS = 2.0, 10.0
     settings.PUBLIC_BASE_URL = ""
     job = Generation(provider="higgsfield", polls=0)
-    first = [_poll_delay(job) for _ in range(200)]
+    first = [services.generation_poll_delay(job) for _ in range(200)]
     assert 1.6 <= min(first) and max(first) <= 2.4 and len(set(first)) > 100  # jittered around 2 s
     job.polls = 3
-    assert all(5.4 <= _poll_delay(job) <= 7.9 for _ in range(50))  # 2 x 1.5^3 = 6.75
+    assert all(5.4 <= services.generation_poll_delay(job) <= 7.9 for _ in range(50))  # 2 x 1.5^3 = 6.75
     job.polls = 30
-    late = [_poll_delay(job) for _ in range(200)]
+    late = [services.generation_poll_delay(job) for _ in range(200)]
     assert 8.0 <= min(late) and max(late) <= 11.5
     settings.PUBLIC_BASE_URL = "https://higgs.example"
-    assert _poll_delay(job) == settings.GENERATION_WEBHOOK_POLL_SECONDS  # webhooks first: a slow safety poll
+    # Webhooks first: a slow safety poll.
+    assert services.generation_poll_delay(job) == settings.GENERATION_WEBHOOK_POLL_SECONDS
 
 
 # --- Jobs ---

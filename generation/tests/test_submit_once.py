@@ -46,7 +46,9 @@ def test_two_steps_holding_the_same_plan_submit_once(higgsfield, alice):
 def test_a_stale_plan_never_submits(higgsfield, alice):
     job = new_job(alice)
     stale = job.track_token
-    services._enqueue_submit(job)  # planned again, as the watchdog does
+    # Its plan looks dropped, so the watchdog plans the submission again.
+    Generation.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    assert services.generations_watchdog()["resubmitted"] == 1
     services.generation_submit_step(generation_id=job.pk, token=stale)
     assert higgsfield.submissions == []
     services.generation_submit_step(generation_id=job.pk, token=Generation.objects.get(pk=job.pk).track_token)

@@ -3,7 +3,7 @@
 import pytest
 
 from bench.recommender_cases import CASES
-from bench.recommender_eval import _offline, evaluate
+from bench.recommender_eval import RECOMMENDERS, evaluate
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ def test_the_bench_has_at_least_150_cases_of_every_sort():
 
 
 def test_the_offline_recommender_meets_its_targets(seed_catalogue):
-    figures = evaluate(_offline)
+    figures = evaluate(RECOMMENDERS["offline"])
 
     assert figures.hit_rate >= 0.90
     assert figures.mode_accuracy >= 0.95

@@ -3,7 +3,6 @@
 import asyncio
 import json
 import threading
-import time
 
 import anthropic
 import httpx2
@@ -142,13 +141,13 @@ def test_a_bad_request_is_an_sdk_error(server):
 
 
 def test_an_answer_slower_than_the_client_timeout_times_out(server):
-    server.script(reply("Too late.", delay=5.0))
-    started = time.monotonic()
+    # A long delay (stop() cuts it short): the answer would come, late, if the client waited for it.
+    server.script(reply("Too late.", delay=30.0))
 
     with pytest.raises(anthropic.APITimeoutError):
-        asyncio.run(create(server, {"timeout": 0.3}))
+        asyncio.run(create(server, {"timeout": 0.3, "max_retries": 0}))
 
-    assert time.monotonic() - started < 2.0
+    assert server.request_count == 1
 
 
 def test_it_reports_a_cache_write_then_a_cache_read(server):
@@ -277,17 +276,15 @@ def test_it_stops_cleanly_with_a_slow_stream_open():
         async with sdk(server) as client:
             async with client.messages.stream(model=MODEL, max_tokens=512, messages=HELLO) as events:
                 first = await events.__anext__()
-                started = time.monotonic()
+                # stop() raises if a thread outlives its deadline: the stream's 10 s waits are cut short.
                 await asyncio.to_thread(server.stop)
-                stopped_in = time.monotonic() - started
                 with pytest.raises(httpx2.TransportError):
                     await events.get_final_message()
-                return first.type, stopped_in
+                return first.type
 
-    first_event, stopped_in = asyncio.run(read_then_stop())
+    first_event = asyncio.run(read_then_stop())
 
     assert first_event == "message_start"
-    assert stopped_in < 2.0
     assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("fake-anthropic")]
     server.stop()  # a second stop is harmless
 
