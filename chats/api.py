@@ -4,10 +4,11 @@ import asyncio
 import json
 import uuid
 from datetime import datetime
+from functools import partial
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from ninja import Query, Router, Schema, Status
 from ninja.responses import NinjaJSONEncoder
 from pydantic import Field
@@ -17,7 +18,7 @@ from higgs_project.apikit.errors import ErrorOut
 from higgs_project.apikit.inputs import absolute_url
 from higgs_project.apikit.rendering import json_answer
 
-from . import replies, selectors, services, uploads
+from . import replies, selectors, services, streams, uploads
 from .schemas import (
     AttachmentOut,
     ChatEnvelope,
@@ -34,8 +35,6 @@ from .schemas import (
 )
 
 router = Router(tags=["chats"])
-
-KEEPALIVE_SECONDS = 15
 
 
 class ChatListQuery(Schema):
@@ -105,23 +104,27 @@ def _wants_stream(request) -> bool:
 
 def _sse(event: str, data) -> str:
     # The same encoder as the JSON answers, so that a streamed message equals a listed one.
-    return f"event: {event}\ndata: {json.dumps(data, cls=NinjaJSONEncoder)}\n\n"
+    return streams.sse_event(event, json.dumps(data, cls=NinjaJSONEncoder))
 
 
 def _message_json(request, message) -> dict:
     return MessageOut.from_message(request, message, selectors.message_attachments(message_id=message.pk)).model_dump()
 
 
+def _posted_json(request, posted: replies.PostedReply) -> dict:
+    return {
+        "message": _message_json(request, posted.user_message),
+        "reply": _message_json(request, posted.reply),
+    }
+
+
 async def _reply_events(request, started: dict, events):
     """Server-sent events of one reply: message, delta…, option…, then done or error."""
     yield _sse("message", started)
-    while True:
-        try:
-            name, payload = await asyncio.wait_for(events.get(), timeout=KEEPALIVE_SECONDS)
-        except TimeoutError:
-            yield ": keep-alive\n\n"
-            continue
-        if name == "delta":
+    async for name, payload in streams.events_kept_alive(events):
+        if name == "keepalive":
+            yield streams.KEEPALIVE
+        elif name == "delta":
             yield _sse("delta", {"text": payload})
         elif name == "option":
             yield _sse("option", OptionOut.from_option(request, payload).model_dump())
@@ -134,52 +137,46 @@ async def _reply_events(request, started: dict, events):
             return
 
 
-async def _reply_answer(request, user_message, reply, status: int, turn, context=None):
+async def _reply_answer(request, begin, status: int):
+    """Post through `begin` and answer with the finished reply, or stream it to a client that asks for events."""
     if _wants_stream(request):
-        started = {
-            "message": await sync_to_async(_message_json)(request, user_message),
-            "reply": await sync_to_async(_message_json)(request, reply),
-        }
-        _task, events = replies.reply_launch(reply=reply, user_message=user_message, turn=turn, context=context)
-        response = StreamingHttpResponse(_reply_events(request, started, events), content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
-        return response
-    task, _events = replies.reply_launch(
-        reply=reply, user_message=user_message, listened=False, turn=turn, context=context
-    )
+        posted = await replies.reply_post(begin=begin, listener=replies.Listener.CALLER)
+        started = await sync_to_async(_posted_json)(request, posted)
+        return streams.event_stream_response(_reply_events(request, started, posted.events))
+    posted = await replies.reply_post(begin=begin)
     # The reply's task is shielded: a client that goes away does not stop it.
-    reply = await asyncio.shield(task)
+    reply = await asyncio.shield(posted.task)
     return Status(status, MessageEnvelope(message=await sync_to_async(_message_json)(request, reply)))
 
 
-def _message_post_begin(*, user, chat_id: uuid.UUID, **post):
-    # The chat's read, the writes and the reply's reads in one step of the request's thread.
-    return services.message_post_begin_with_reads(chat=selectors.chat_get(user=user, chat_id=chat_id), **post)
+def _chat_post_begin(*, user, chat_id: uuid.UUID, **post):
+    # The chat's read goes with the post's writes, in the one step reply_post makes in the request's thread.
+    return services.message_post_begin(chat=selectors.chat_get(user=user, chat_id=chat_id), **post)
+
+
+def _reply_retry_begin(*, user, message_id: uuid.UUID):
+    return services.reply_retry_begin(reply=selectors.message_get(user=user, message_id=message_id))
 
 
 @router.post("/chats/{chat_id}/messages", response={201: MessageEnvelope, 429: ErrorOut})
 async def message_create(request, chat_id: uuid.UUID, payload: MessageIn):
     """Post a message; answers 201 with the finished reply, or streams it with `Accept: text/event-stream`."""
-    async with replies.reply_start() as turn:
-        user_message, reply, context = await sync_to_async(_message_post_begin)(
-            user=request.auth,
-            chat_id=chat_id,
-            text=payload.text,
-            attachment_urls=payload.attachments,
-            preferred_kind=(payload.mode or "").replace("-", "_"),
-            preferred_model=payload.model_name or "",
-        )
-        return await _reply_answer(request, user_message, reply, 201, turn, context)
+    begin = partial(
+        _chat_post_begin,
+        user=request.auth,
+        chat_id=chat_id,
+        text=payload.text,
+        attachment_urls=payload.attachments,
+        preferred_kind=(payload.mode or "").replace("-", "_"),
+        preferred_model=payload.model_name or "",
+    )
+    return await _reply_answer(request, begin, 201)
 
 
 @router.post("/messages/{message_id}/retry", response={200: MessageEnvelope, 429: ErrorOut})
 async def message_retry(request, message_id: uuid.UUID):
     """Write a failed reply again; answers like posting a message (200, or a stream)."""
-    reply = await sync_to_async(selectors.message_get)(user=request.auth, message_id=message_id)
-    async with replies.reply_start() as turn:
-        user_message, reply = await sync_to_async(services.reply_retry_begin)(reply=reply)
-        return await _reply_answer(request, user_message, reply, 200, turn)
+    return await _reply_answer(request, partial(_reply_retry_begin, user=request.auth, message_id=message_id), 200)
 
 
 class AttachmentPage(Schema):

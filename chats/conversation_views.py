@@ -1,8 +1,9 @@
 """The conversation's controls: stop a reply while it is written, edit and resend the last message, and
-search one's chats. Thin views over chats.services and chats.search, like chats.views: an htmx request
+search one's chats. Thin views over chats.services and chats.search, like chats.chat_views: an htmx request
 gets the fragment, any other request a page (or a redirect to one).
 """
 
+from functools import partial
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
@@ -12,15 +13,14 @@ from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
-from . import replies, search, selectors, services
+from . import pages, replies, search, selectors, services
 from .errors import ServiceError
-from .views import _decorate, _launch, _messages, _sidebar
 
 
 def _stopped_page(request, reply):
     if not request.htmx:
         return redirect(reverse("chat_detail", args=[reply.chat_id]) + f"#message-{reply.pk}")
-    _decorate(request.user, reply.chat_id, [reply])
+    pages.messages_decorate(request.user, reply.chat_id, [reply])
     return render(request, "chats/chat.html#message", {"message": reply})
 
 
@@ -41,28 +41,22 @@ def _edit_refused(request, message, text: str, error: str):
         response = render(request, "chats/chat.html#edit_error", {"edit_error": error}, status=422)
         return reswap(retarget(response, f"#edit-error-{message.pk}"), "innerHTML")
     # Without scripts: the chat again, the edit open with the words as sent and the reason beside them.
-    chat = message.chat
-    context = {
-        "chat": chat,
-        "chats": _sidebar(request.user),
-        "messages_shown": _messages(request.user, chat),
-        "editing": message.pk,
-        "edit_text": text,
-        "edit_error": error,
-    }
-    return render(request, "chats/chat.html", context, status=422)
+    return pages.chat_page(request, message.chat, status=422, editing=message.pk, edit_text=text, edit_error=error)
 
 
-def _edited_page(request, edited, user_message, reply, replaced: bool):
+def _edited_page(request, edited, user_message, reply):
     chat = edited.chat
     chat.refresh_from_db()
     context = {
         "chat": chat,
-        "chats": _sidebar(request.user),
+        "chats": pages.sidebar_chats(request.user),
         "edited_message": edited,
         "user_message": user_message,
         "reply": reply,
-        "replaced": replaced,
+        # Replaced in place (the reply is written anew), or the edited words posted as a new message.
+        "replaced": user_message.pk == edited.pk,
+        # The last message now is the one just sent, and its reply has no results: an edit would replace it.
+        "edit_keeps_turn": False,
     }
     return render(request, "chats/chat.html#edited", context)
 
@@ -75,15 +69,14 @@ async def message_edit(request, message_id):
     user = await request.auser()
     message = await sync_to_async(selectors.message_get)(user=user, message_id=message_id)
     text = request.POST.get("text", "")
-    async with replies.reply_start() as turn:
-        try:
-            user_message, reply, replaced = await sync_to_async(services.message_edit_begin)(message=message, text=text)
-        except ServiceError as exc:
-            return await sync_to_async(_edit_refused)(request, message, text, str(exc))
-        _launch(reply=reply, user_message=user_message, turn=turn)
+    begin = partial(services.message_edit_begin, message=message, text=text)
+    try:
+        posted = await replies.reply_post(begin=begin, listener=replies.Listener.PAGE)
+    except ServiceError as exc:
+        return await sync_to_async(_edit_refused)(request, message, text, str(exc))
     if not request.htmx:
-        return redirect(reverse("chat_detail", args=[message.chat_id]) + f"#message-{user_message.pk}")
-    return await sync_to_async(_edited_page)(request, message, user_message, reply, replaced)
+        return redirect(reverse("chat_detail", args=[message.chat_id]) + f"#message-{posted.user_message.pk}")
+    return await sync_to_async(_edited_page)(request, message, posted.user_message, posted.reply)
 
 
 def _current_chat_id(request):
@@ -106,10 +99,10 @@ def chat_search(request):
     context = {"search_query": query, "current_chat_id": current}
     if request.htmx and not query:
         # Cleared: the sidebar's own list again.
-        context |= {"chats": _sidebar(request.user), "chat": {"id": current} if current else None}
+        context |= {"chats": pages.sidebar_chats(request.user), "chat": {"id": current} if current else None}
         return render(request, "chats/_layout.html#chat_list", context)
     context["results"] = search.chat_search(user=request.user, query=query)
     if request.htmx:
         return render(request, "chats/search.html#chat_results", context)
-    context["chats"] = _sidebar(request.user)
+    context["chats"] = pages.sidebar_chats(request.user)
     return render(request, "chats/search.html", context)

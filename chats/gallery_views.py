@@ -18,7 +18,7 @@ from generation import selectors as generation_selectors
 from generation.models import Generation
 from higgs_project.apikit.pagination import CursorError
 
-from .views import _page, _sidebar
+from . import pages
 
 GALLERY_PAGE = 24
 FILTERS = [("", "All"), ("image", "Images"), ("video", "Videos")]
@@ -46,9 +46,9 @@ def gallery(request):
         "kind": kind,
         "filters": [(value, label, _gallery_url(kind=value)) for value, label in FILTERS],
         "more_url": _gallery_url(kind=kind, cursor=page.next_cursor) if page.has_more else "",
-        "chats": _sidebar(request.user),
+        "chats": pages.sidebar_chats(request.user),
     }
-    return _page(request, "chats/gallery.html", "gallery_page", context)
+    return pages.page_render(request, "chats/gallery.html", "gallery_page", context)
 
 
 @login_required

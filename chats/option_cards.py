@@ -126,11 +126,13 @@ def price_refusal(price: int, balance: int) -> str:
 
 
 class CardReads:
-    """The models, prices and balance the cards of one page share: two queries, however many cards."""
+    """The models, prices and balance the cards of one page share (its option cards, its generations' "Another
+    take" and its composer): two queries, however many cards, each made only when something needs it."""
 
     def __init__(self, user):
         self.user = user
         self._models = None
+        self._prices: dict[str, int] = {}
         self._balance = None
 
     @property
@@ -146,7 +148,10 @@ class CardReads:
         return self.models.get(key)
 
     def price(self, key: str) -> int:
-        return generation_price(model_key=key, model=self.models.get(key))
+        if key not in self._prices:
+            # A model switched off since is not among the models: generation_price reads it by name, once.
+            self._prices[key] = generation_price(model_key=key, model=self.models.get(key))
+        return self._prices[key]
 
     @property
     def balance(self) -> int:

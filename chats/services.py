@@ -2,6 +2,8 @@
 
 import logging
 import secrets
+from dataclasses import dataclass
+from functools import partial
 
 from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
@@ -18,7 +20,7 @@ from recommender.services import recommender_name
 from . import selectors
 from .errors import ServiceError
 from .models import ApiToken, Attachment, Chat, Message, Option, ReplyRetry
-from .replies import reply_context, reply_run
+from .replies import reply_post
 from .reply_rows import reply_stop_settle
 from .uploads import UploadError, upload_find_by_url
 
@@ -130,6 +132,72 @@ def _message_rate_check(*, owner_id) -> None:
         raise MessageRateLimited(wait)
 
 
+def _owner_lock(*, owner_id) -> None:
+    """Lock the person's row: their posts, retries and edits, to any of their chats, go one at a time, so the
+    rate limits are exact across chats."""
+    list(get_user_model().objects.select_for_update().filter(pk=owner_id).values_list("pk", flat=True))
+
+
+@dataclass(frozen=True)
+class _Post:
+    """A post as checked, before anything is written."""
+
+    text: str
+    attachments: list[Attachment]
+    preferred_kind: str
+    preferred_model: str
+
+
+def _post_check(
+    *, owner_of, text: str | None, attachment_urls: list[str] | None, preferred_kind: str, preferred_model: str
+) -> _Post:
+    """The post's text, attachments and preferences, checked; `owner_of()` gives its author, read only for a
+    message with attachments (to find their files)."""
+    text = message_text_clean(text)
+    attachments = _attachments_resolve(owner=owner_of(), urls=attachment_urls) if attachment_urls else []
+    if not text and not attachments:
+        raise ServiceError("A message needs text or an attachment.")
+    has_image = any(a.kind == Attachment.Kind.IMAGE for a in attachments)
+    preferred_kind, preferred_model = _preference_check(
+        kind=preferred_kind, model_key=preferred_model, has_image=has_image
+    )
+    return _Post(text, attachments, preferred_kind, preferred_model)
+
+
+def _post_write(*, chat: Chat, post: _Post) -> tuple[Message, Message]:
+    """Save a checked post and its pending reply, in the caller's transaction with the person's row locked."""
+    # The chat's row lock keeps its positions and counters exact.
+    locked = Chat.objects.select_for_update().get(pk=chat.pk)
+    _message_rate_check(owner_id=locked.owner_id)
+    user_message = Message.objects.create(
+        chat=locked,
+        position=locked.message_count + 1,
+        author_type=Message.Author.USER,
+        content_text=post.text or None,
+        preferred_kind=post.preferred_kind,
+        preferred_model=post.preferred_model,
+    )
+    reply = Message.objects.create(
+        chat=locked,
+        position=locked.message_count + 2,
+        author_type=Message.Author.ASSISTANT,
+        status=Message.Status.PENDING,
+        recommender=recommender_name(),
+    )
+    changes = {
+        "message_count": F("message_count") + 2,
+        "last_message_at": reply.created_at,
+        "updated_at": reply.created_at,
+    }
+    if locked.message_count == 0 and locked.title == DEFAULT_CHAT_TITLE and post.text:
+        changes["title"] = _title_from_text(post.text)
+    Chat.objects.filter(pk=locked.pk).update(**changes)
+    for attachment in post.attachments:
+        attachment.chat, attachment.message = locked, user_message
+        attachment.save(update_fields=["chat", "message"])
+    return user_message, reply
+
+
 def message_post_begin(
     *,
     chat: Chat,
@@ -137,68 +205,58 @@ def message_post_begin(
     attachment_urls: list[str] | None = None,
     preferred_kind: str = "",
     preferred_model: str = "",
-):
+) -> tuple[Message, Message]:
     """Save the person's message and a pending reply to it; return both.
 
     Both are saved before the recommender runs, so the conversation and its counters are
     right even if the recommender fails; chats.replies then fills the reply in.
     """
-    text = message_text_clean(text)
-    # Only a message with attachments reads its author (to find their files).
-    attachments = _attachments_resolve(owner=chat.owner, urls=attachment_urls) if attachment_urls else []
-    if not text and not attachments:
-        raise ServiceError("A message needs text or an attachment.")
-    has_image = any(a.kind == Attachment.Kind.IMAGE for a in attachments)
-    preferred_kind, preferred_model = _preference_check(
-        kind=preferred_kind, model_key=preferred_model, has_image=has_image
+    post = _post_check(
+        owner_of=lambda: chat.owner,
+        text=text,
+        attachment_urls=attachment_urls,
+        preferred_kind=preferred_kind,
+        preferred_model=preferred_model,
     )
-
     with transaction.atomic():
-        # The person's row lock serialises their posts to all their chats, so the rate limit is exact
-        # across chats; the chat's row lock keeps its positions and counters exact.
-        list(get_user_model().objects.select_for_update().filter(pk=chat.owner_id).values_list("pk", flat=True))
-        locked = Chat.objects.select_for_update().get(pk=chat.pk)
-        _message_rate_check(owner_id=locked.owner_id)
-        user_message = Message.objects.create(
-            chat=locked,
-            position=locked.message_count + 1,
-            author_type=Message.Author.USER,
-            content_text=text or None,
-            preferred_kind=preferred_kind,
-            preferred_model=preferred_model,
-        )
-        reply = Message.objects.create(
-            chat=locked,
-            position=locked.message_count + 2,
-            author_type=Message.Author.ASSISTANT,
-            status=Message.Status.PENDING,
-            recommender=recommender_name(),
-        )
-        changes = {
-            "message_count": F("message_count") + 2,
-            "last_message_at": reply.created_at,
-            "updated_at": reply.created_at,
-        }
-        if locked.message_count == 0 and locked.title == DEFAULT_CHAT_TITLE and text:
-            changes["title"] = _title_from_text(text)
-        Chat.objects.filter(pk=locked.pk).update(**changes)
-        for attachment in attachments:
-            attachment.chat, attachment.message = locked, user_message
-            attachment.save(update_fields=["chat", "message"])
-    return user_message, reply
+        _owner_lock(owner_id=chat.owner_id)
+        return _post_write(chat=chat, post=post)
 
 
-def message_post_begin_with_reads(*, chat: Chat, **post):
-    """message_post_begin, then the reply's reads (chats.replies.reply_context) in the same step of the caller's
-    thread: a web request's post goes to its thread once, and passes the reads to reply_launch."""
-    user_message, reply = message_post_begin(chat=chat, **post)
-    return user_message, reply, reply_context(reply=reply, user_message=user_message)
+def chat_start(
+    *,
+    owner,
+    text: str | None,
+    title: str | None = None,
+    attachment_urls: list[str] | None = None,
+    preferred_kind: str = "",
+    preferred_model: str = "",
+) -> tuple[Message, Message]:
+    """A new chat with its first message and the pending reply to it, in one transaction: a refused post (too
+    long, rate limited, a foreign attachment) leaves no chat behind. Returns the message and the reply. Without
+    a `title`, the chat is named after the message."""
+    post = _post_check(
+        owner_of=lambda: owner,
+        text=text,
+        attachment_urls=attachment_urls,
+        preferred_kind=preferred_kind,
+        preferred_model=preferred_model,
+    )
+    with transaction.atomic():
+        # The person's row first, as every post takes it: the new chat's row refers to it.
+        _owner_lock(owner_id=owner.pk)
+        return _post_write(chat=chat_create(owner=owner, title=title), post=post)
 
 
 def message_post(*, chat: Chat, text: str | None, attachment_urls: list[str] | None = None, **preferences) -> Message:
     """Post a message and wait for the finished reply (for callers outside an event loop)."""
-    user_message, reply = message_post_begin(chat=chat, text=text, attachment_urls=attachment_urls, **preferences)
-    return async_to_sync(reply_run)(reply=reply, user_message=user_message)
+    begin = partial(message_post_begin, chat=chat, text=text, attachment_urls=attachment_urls, **preferences)
+
+    async def post_and_wait() -> Message:
+        posted = await reply_post(begin=begin)
+        return await posted.task
+
+    return async_to_sync(post_and_wait)()
 
 
 def _retry_rate_check(*, owner_id) -> None:
@@ -214,9 +272,9 @@ def _retry_rate_check(*, owner_id) -> None:
 def reply_retry_begin(*, reply: Message) -> tuple[Message, Message]:
     """Reset a failed (or interrupted) reply to pending; return the message it answers and the reply."""
     with transaction.atomic():
-        # The person's row first, as message_post_begin does: their retries are counted one at a time.
+        # The person's row first, as a post takes it: their retries are counted one at a time.
         owner_id = Chat.objects.filter(pk=reply.chat_id).values_list("owner_id", flat=True).get()
-        list(get_user_model().objects.select_for_update().filter(pk=owner_id).values_list("pk", flat=True))
+        _owner_lock(owner_id=owner_id)
         reply = Message.objects.select_for_update().get(pk=reply.pk)
         if reply.author_type != Message.Author.ASSISTANT:
             raise ServiceError("Only the assistant's replies can be retried.")
@@ -276,9 +334,9 @@ def message_edit_keeps_turn(*, message: Message) -> bool:
     ).exists()
 
 
-def message_edit_begin(*, message: Message, text: str | None) -> tuple[Message, Message, bool]:
-    """Replace the person's last message with `text` and have its reply written anew. Returns the message,
-    the pending reply, and whether the turn was replaced in place.
+def message_edit_begin(*, message: Message, text: str | None) -> tuple[Message, Message]:
+    """Replace the person's last message with `text` and have its reply written anew. Returns the message the
+    reply answers and the pending reply: the edited message itself when the turn was replaced in place.
 
     The reply is reset where it is (its options go, as a retry's do), unless they were generated from:
     then the turn stays and the edited text is posted as a new message. Asking again is rate limited as
@@ -287,7 +345,7 @@ def message_edit_begin(*, message: Message, text: str | None) -> tuple[Message, 
     text = message_text_clean(text)
     with transaction.atomic():
         owner_id = Chat.objects.filter(pk=message.chat_id).values_list("owner_id", flat=True).get()
-        list(get_user_model().objects.select_for_update().filter(pk=owner_id).values_list("pk", flat=True))
+        _owner_lock(owner_id=owner_id)
         chat = Chat.objects.select_for_update().get(pk=message.chat_id)
         message = Message.objects.select_for_update().get(pk=message.pk)
         reply = Message.objects.filter(chat=chat, position=message.position + 1).first()
@@ -313,9 +371,8 @@ def message_edit_begin(*, message: Message, text: str | None) -> tuple[Message, 
     if keep_turn:
         if not text:
             raise ServiceError("Write what you would like to make: an empty message cannot be sent.")
-        user_message, reply = message_post_begin(chat=chat, text=text)
-        return user_message, reply, False
-    return message, reply, True
+        return message_post_begin(chat=chat, text=text)
+    return message, reply
 
 
 def option_result_show(*, generation, attachment: Attachment) -> None:

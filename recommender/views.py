@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from chats.views import _sidebar
+from chats.pages import sidebar_chats
 
 from .taste import MIN_CHOICES, taste_get, taste_reset, taste_summary
 
@@ -19,7 +19,7 @@ SHOWN = 5
 def taste(request):
     summary = taste_summary(taste_get(owner=request.user))
     groups = [(title, summary[key][:SHOWN]) for key, title in GROUPS if summary[key]]
-    context = {"taste": summary, "groups": groups, "min_choices": MIN_CHOICES, "chats": _sidebar(request.user)}
+    context = {"taste": summary, "groups": groups, "min_choices": MIN_CHOICES, "chats": sidebar_chats(request.user)}
     return render(request, "recommender/taste.html", context)
 
 

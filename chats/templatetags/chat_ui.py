@@ -1,4 +1,5 @@
-"""Words and small facts the chat templates show: labels of models, kinds and states, elapsed time."""
+"""Words and small facts the chat templates show: labels of models, kinds and states, elapsed time. They format
+what the view passed (chats.pages reads what the cards show, once a page); they never query or call services."""
 
 from django import template
 from django.utils import timezone
@@ -86,77 +87,6 @@ def preview_url(option) -> str:
 def catalogue_name(option) -> str:
     entry = option.style or option.motion
     return entry.name if entry else ""
-
-
-@register.simple_tag(takes_context=True)
-def take_price(context, generation: Generation) -> int:
-    """What another take of this job costs now; read once per model in a page."""
-    from generation.credits import generation_price
-
-    prices = context.render_context.setdefault("take_prices", {})
-    if generation.model_key not in prices:
-        prices[generation.model_key] = generation_price(model_key=generation.model_key)
-    return prices[generation.model_key]
-
-
-@register.simple_tag
-def generation_look(generation: Generation) -> str:
-    """The name of the style or motion a generation used ('' when none)."""
-    from generation.selectors import motion_list, style_list
-
-    if generation.style_id:
-        entry = style_list(enabled_only=False).filter(pk=generation.style_id).first()
-    elif generation.motion_id:
-        entry = motion_list(enabled_only=False).filter(pk=generation.motion_id).first()
-    else:
-        return ""
-    return entry.name if entry else ""
-
-
-@register.simple_tag
-def composer_setup() -> dict:
-    """What the composer offers: the modes and models to prefer, and the images it can upload."""
-    from django.conf import settings
-
-    from chats.forms import MODES, composer_model_groups
-    from chats.services import MESSAGE_MAX_LENGTH
-    from chats.uploads import EXTENSIONS
-
-    return {
-        "modes": MODES,
-        "max_length": MESSAGE_MAX_LENGTH,
-        "models": composer_model_groups(),
-        "max_bytes": settings.UPLOAD_MAX_BYTES,
-        "max_megabytes": settings.UPLOAD_MAX_BYTES // (1024 * 1024),
-        "image_types": ",".join(mime for mime in EXTENSIONS if mime.startswith("image/")),
-    }
-
-
-def _card_reads(context):
-    """The models, prices and balance the cards of one page share, read once per page."""
-    from chats.option_cards import CardReads
-
-    # The bottom of the render context lasts the whole render; each partial pushes a scope of its own above it.
-    page = context.render_context.dicts[0]
-    if "card_reads" not in page:
-        page["card_reads"] = CardReads(context["request"].user)
-    return page["card_reads"]
-
-
-@register.simple_tag(takes_context=True)
-def option_card(context, option):
-    """What an option's card shows: its models, controls, price and whether the balance pays it."""
-    from chats.option_cards import option_card as card_of
-
-    return card_of(_card_reads(context), option)
-
-
-@register.simple_tag(takes_context=True)
-def price_refusal(context, price: int) -> str:
-    """Why a button of this price is off ('Needs 12 credits; you have 5.'), or '' when the balance pays it."""
-    from chats.option_cards import price_refusal as refusal
-
-    return refusal(price, _card_reads(context).balance)
 
 
 @register.filter

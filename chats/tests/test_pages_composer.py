@@ -54,13 +54,13 @@ def upload_as_the_page_does(user, data=None, file_name="beach.png"):
     return ticket
 
 
-def post(user, chat, **data):
-    """Post the composer as htmx does and wait for the reply; returns the response and the reply."""
+def post(user, chat, path=None, **data):
+    """Post the composer (or `path`) as htmx does and wait for the reply; returns the response and the reply."""
     client = AsyncClient()
     client.force_login(user)
 
     async def run():
-        response = await client.post(f"/chats/{chat.id}/messages/", data, headers=HX)
+        response = await client.post(path or f"/chats/{chat.id}/messages/", data, headers=HX)
         await replies.replies_wait()
         return response
 
@@ -113,10 +113,10 @@ def test_an_older_clients_model_name_means_its_stand_in(alice, chat):
 def test_a_retried_reply_keeps_the_preference(alice, chat):
     _, reply = post(alice, chat, text="a red fox in fresh snow", model="minimax-t2v")
     Message.objects.filter(pk=reply.pk).update(status=Message.Status.FAILED)
-    reply.refresh_from_db()
-    user_message, reply = services.reply_retry_begin(reply=reply)
-    reply = async_to_sync(replies.reply_run)(reply=reply, user_message=user_message)
-    assert {o.model_key for o in reply.options.all()} == {"minimax-t2v"}
+    response, retried = post(alice, chat, path=f"/messages/{reply.id}/retry/")
+    assert response.status_code == 200
+    assert retried.pk == reply.pk and retried.status == Message.Status.COMPLETE
+    assert {o.model_key for o in retried.options.all()} == {"minimax-t2v"}
 
 
 @pytest.mark.parametrize(

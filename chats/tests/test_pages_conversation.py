@@ -5,6 +5,7 @@ A slow reply comes from the fake Claude on loopback, streaming its words with a 
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -58,10 +59,10 @@ def write_slowly_and(chat, claude, then):
     """Post a message whose reply streams slowly; once some of it is saved, run `then(reply)` (async), and
     return what it returned and the reply as it ended."""
     claude.script(reply(text(LONG), chunk_delay=0.05))
-    user_message, pending = services.message_post_begin(chat=chat, text=TEXT)
 
     async def run():
-        writer = asyncio.create_task(replies.reply_run(reply=pending, user_message=user_message))
+        posted = await replies.reply_post(begin=partial(services.message_post_begin, chat=chat, text=TEXT))
+        pending, writer = posted.reply, posted.task
         for _ in range(200):
             saved = await Message.objects.aget(pk=pending.pk)
             if saved.content_text:
