@@ -43,7 +43,7 @@ async def _send_json(send, status: int, payload: dict) -> None:
 
 async def _reply(text: str) -> str:
     """One Claude call read to its end, as the agent reads it: the answer's text."""
-    answer = agent._client().messages.with_streaming_response.create(
+    answer = agent.anthropic_client().messages.with_streaming_response.create(
         model=settings.ANTHROPIC_MODEL,
         max_tokens=max(settings.ANTHROPIC_MAX_TOKENS, agent.REPLY_TOKENS),
         thinking=agent.THINKING,
@@ -54,7 +54,7 @@ async def _reply(text: str) -> str:
     )
     words = []
     async with answer as response:
-        async for event in agent._events(response.http_response):
+        async for event in agent.stream_events(response.http_response):
             if event["type"] == "content_block_delta" and event["delta"]["type"] == "text_delta":
                 words.append(event["delta"]["text"])
     return "".join(words)
