@@ -42,7 +42,8 @@ def answer(request, delay: float = 0.0, invent_first: bool = False) -> object:
     catalogue = body["system"][-1]["text"]
     # The person's latest words: the last user message written as text (not a round of tool results).
     message = next(m["content"] for m in reversed(body["messages"]) if isinstance(m["content"], str))
-    has_image = "attached an image" in message
+    # An image attached, or an earlier picture the words point at: either way the options animate it.
+    has_image = "attached an image" in message or "point at a picture made earlier" in message
     wanted = _words(message.split("\n\n[")[0])
     # The agent's own notes say when camera words or an earlier picture ask for a video.
     video = has_image or bool(wanted & VIDEO_WORDS) or "ask for a video" in message or "earlier picture" in message
