@@ -17,7 +17,7 @@ from django.utils.text import Truncator
 
 from chats import services as chat_services
 from chats.models import Attachment
-from chats.tests.test_uploads_s3 import _s3_storages
+from chats.tests.s3 import s3_storages
 from conftest import run_tasks_until
 from generation import media, preview
 from generation.models import Generation
@@ -242,7 +242,7 @@ def test_the_chats_download_button_gives_the_named_file_of_a_real_generation(ali
 
 def test_with_s3_a_download_is_a_presigned_url_that_names_the_file(alice, settings, s3_server):
     bucket = f"higgs-{uuid.uuid4().hex[:12]}"
-    _s3_storages(settings, s3_server, bucket)
+    s3_storages(settings, s3_server, bucket)
     default_storage.connection.meta.client.create_bucket(Bucket=bucket)
     generation = made(alice, "a cinematic sunset over mountains")
     response = client_for(alice).get(f"/generations/{generation.id}/download/")

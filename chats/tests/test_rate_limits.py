@@ -1,11 +1,13 @@
 """Messages per person are limited (RATE_LIMIT_MESSAGES): the API answers 429 with Retry-After, the pages
 say when to try again, and the limit counts every chat of the person, across processes (it counts rows)."""
 
+import math
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
+from django.utils import timezone
 
 from chats import services
 from chats.errors import ServiceError
@@ -39,13 +41,28 @@ def user_messages(user) -> int:
     return Message.objects.filter(chat__owner=user, author_type="user").count()
 
 
+def oldest_counted(user, count: int):
+    """When the message that must leave the window first was sent: the count-th newest of the person's."""
+    sent = Message.objects.filter(chat__owner=user, author_type="user").order_by("-created_at")
+    return sent.values_list("created_at", flat=True)[count - 1]
+
+
+def waits_between(oldest, seconds: int, before, after) -> range:
+    """The waits a refusal made between `before` and `after` can name, `oldest` leaving a window of `seconds`:
+    what it says is checked against the clock it was made by, not against a guess of how long the test took."""
+    leaves = oldest + timedelta(seconds=seconds)
+    return range(max(1, math.ceil((leaves - after).total_seconds())), math.ceil((leaves - before).total_seconds()) + 1)
+
+
 def test_past_the_limit_the_api_answers_429_with_retry_after(alice_api, alice, chat, settings):
     settings.RATE_LIMIT_MESSAGES = "3/minute"
     fill(chat, 3)
+    before = timezone.now()
     response = post(alice_api, chat)
+    after = timezone.now()
     assert response.status_code == 429
     wait = int(response["Retry-After"])
-    assert 55 <= wait <= 60
+    assert wait in waits_between(oldest_counted(alice, 3), 60, before, after)
     assert response.json() == {"detail": f"You're sending messages quickly. Try again in {wait} seconds."}
     assert user_messages(alice) == 3
     assert Chat.objects.get(pk=chat.pk).message_count == 6
@@ -75,14 +92,16 @@ def test_the_limit_counts_every_chat_of_the_person_and_no_one_else(alice, bob, b
     assert post(bob_api, bobs).status_code == 201
 
 
-def test_messages_older_than_the_window_no_longer_count(alice_api, chat, settings):
+def test_messages_older_than_the_window_no_longer_count(alice, alice_api, chat, settings):
     settings.RATE_LIMIT_MESSAGES = "2/60"
     fill(chat, 1, ago=timedelta(seconds=50))
     fill(chat, 1, ago=timedelta(seconds=10))
+    before = timezone.now()
     refused = post(alice_api, chat)
+    after = timezone.now()
     assert refused.status_code == 429
-    # The older of the two leaves the window in about 10 seconds.
-    assert 9 <= int(refused["Retry-After"]) <= 11
+    # The older of the two (sent 50 seconds ago) leaves the window first, about 10 seconds from now.
+    assert int(refused["Retry-After"]) in waits_between(oldest_counted(alice, 2), 60, before, after)
     Message.objects.filter(chat=chat).update(created_at=chat.created_at - timedelta(seconds=61))
     assert post(alice_api, chat).status_code == 201
 
@@ -98,10 +117,12 @@ def test_staff_are_limited_too(admin_user, seed_catalogue, settings):
     settings.RATE_LIMIT_MESSAGES = "1/hour"
     chat = services.chat_create(owner=admin_user, title="Staff")
     fill(chat, 1)
+    before = timezone.now()
     with pytest.raises(services.MessageRateLimited) as caught:
         services.message_post_begin(chat=chat, text=TEXT)
+    after = timezone.now()
     assert isinstance(caught.value, ServiceError)
-    assert 3590 <= caught.value.retry_after <= 3600
+    assert caught.value.retry_after in waits_between(oldest_counted(admin_user, 1), 3600, before, after)
     assert str(caught.value) == "You're sending messages quickly. Try again in 60 minutes."
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from chats import uploads
 from chats.models import Attachment, Upload
-from chats.tests.test_uploads_s3 import _s3_storages
+from chats.tests.s3 import s3_storages
 from higgs_project.settings import DEV_SECRET_KEY
 
 pytestmark = pytest.mark.django_db
@@ -232,7 +232,7 @@ def test_the_cleanup_forgets_expired_uploads_and_their_tickets_stay_refused(alic
 def bucket(settings, s3_server):
     name = f"higgs-{uuid.uuid4().hex[:12]}"
     settings.UPLOAD_URL_EXPIRY = 300
-    _s3_storages(settings, s3_server, name)
+    s3_storages(settings, s3_server, name)
     default_storage.connection.meta.client.create_bucket(Bucket=name)
     return name
 

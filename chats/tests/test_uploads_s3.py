@@ -13,30 +13,11 @@ from PIL import Image
 
 from chats import uploads
 from chats.models import Attachment
+from chats.tests.s3 import s3_storages
 
 pytestmark = pytest.mark.django_db
 
 ORIGIN = "http://localhost:3000"
-
-
-def _s3_storages(settings, endpoint, bucket, *, public=False):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": bucket,
-                "region_name": "us-east-1",
-                "endpoint_url": endpoint,
-                "access_key": "test-key",
-                "secret_key": "test-secret",
-                "querystring_auth": not public,
-                "querystring_expire": 600,
-                "file_overwrite": False,
-                "signature_version": "s3v4",
-            },
-        },
-    }
 
 
 @pytest.fixture
@@ -44,7 +25,7 @@ def bucket(settings, s3_server):
     name = f"higgs-{uuid.uuid4().hex[:12]}"
     settings.CORS_ALLOWED_ORIGINS = [ORIGIN]
     settings.UPLOAD_URL_EXPIRY = 300
-    _s3_storages(settings, s3_server, name)
+    s3_storages(settings, s3_server, name)
     default_storage.connection.meta.client.create_bucket(Bucket=name)
     uploads.bucket_cors_configure()
     return name
@@ -143,7 +124,7 @@ def test_the_frontends_round_trip_through_s3(alice_api, bucket, seed_catalogue):
 
 
 def test_public_urls_when_the_setting_says_so(alice_api, settings, s3_server, bucket):
-    _s3_storages(settings, s3_server, bucket, public=True)
+    s3_storages(settings, s3_server, bucket, public=True)
     data = image_bytes()
     ticket = presign(alice_api, data)
     assert urlsplit(ticket["download_url"]).query == ""
