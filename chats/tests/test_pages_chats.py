@@ -321,6 +321,28 @@ def test_a_reply_that_is_not_pending_streams_its_end_at_once(alice, answered):
     assert [name for name, _ in sse_events(body)] == ["end"]
 
 
+def test_the_reply_streams_uncached_and_unbuffered_as_the_apis_does(alice, alice_api, answered):
+    reply = Message.objects.get(chat=answered, author_type="assistant")
+    page, _body = stream_of(alice, reply)
+
+    async def api_stream():
+        response = await AsyncClient().post(
+            f"/api/chats/{answered.id}/messages",
+            {"text": TEXT},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {alice_api.token}", "Accept": "text/event-stream"},
+        )
+        await _read(response)
+        await replies.replies_wait()
+        return response
+
+    api = async_to_sync(api_stream)()
+    for response in (page, api):
+        assert response["Content-Type"] == "text/event-stream"
+        assert response["Cache-Control"] == "no-cache"
+        assert response["X-Accel-Buffering"] == "no"
+
+
 def test_a_reload_mid_reply_follows_the_saved_reply(alice, chat):
     # A pending reply this process is not writing (another process, or a restart) is followed
     # from the database; one nobody touches any more ends as failed, with Retry.
