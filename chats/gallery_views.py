@@ -41,6 +41,7 @@ def gallery(request):
         )
     except CursorError as exc:
         return HttpResponseBadRequest(conditional_escape(str(exc)))
+    pages.labels_decorate(page.items)
     context = {
         "page": page,
         "kind": kind,

@@ -64,7 +64,7 @@ def option_generate(request, option_id):
         response = render(request, "chats/chat.html#option_twin", {"generation": generation})
         return reswap(retarget(response, f"#option-error-{option.pk}"), "innerHTML")
     # Charged: the sidebar's balance is sent along to be swapped in.
-    return render(request, "chats/chat.html#generation", {"generation": generation, "balance_changed": True})
+    return _generation_page(request, generation, charged=True)
 
 
 @require_GET

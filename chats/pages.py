@@ -7,6 +7,7 @@ from django.db.models import prefetch_related_objects
 from django.shortcuts import render
 
 from generation import selectors as generation_selectors
+from generation.model_catalogue import model_labels
 from generation.models import Generation
 
 from . import selectors, services
@@ -100,8 +101,18 @@ def messages_decorate(user, chat_id, message_list: list[Message], *, reads: Card
     return message_list
 
 
+def labels_decorate(items: list) -> list:
+    """Give each option or generation the label of its model (`model_label`), from the labels every page shares."""
+    labels = model_labels()
+    for item in items:
+        item.model_label = labels.get(item.model_key, item.model_key)
+    return items
+
+
 def options_decorate(reads: CardReads, options: list, *, by_option: dict | None = None) -> list:
-    """Give each option its card (models, controls, price, refusal), its Generate form and its generations."""
+    """Give each option its model's label, its card (models, controls, price, refusal), its Generate form and its
+    generations."""
+    labels_decorate(options)
     for option in options:
         option.card = option_card(reads, option)
         option.generate_form = GenerateForm(option=option)
@@ -110,8 +121,10 @@ def options_decorate(reads: CardReads, options: list, *, by_option: dict | None 
 
 
 def generations_decorate(reads: CardReads, generations: list[Generation]) -> list[Generation]:
-    """Give each finished generation what its card shows besides itself: the price of another take, why the balance
-    cannot pay it ('' when it can), and the name of its style or motion ('' when none)."""
+    """Give each generation its model's label, and each finished one what its card shows besides: the price of
+    another take, why the balance cannot pay it ('' when it can), and the name of its style or motion ('' when
+    none)."""
+    labels_decorate(generations)
     finished = [g for g in generations if g.status == Generation.Status.COMPLETED and g.result_id is not None]
     looks = _look_names(finished)
     for generation in finished:

@@ -5,7 +5,6 @@ from django import template
 from django.utils import timezone
 
 from generation import selectors as generation_selectors
-from generation.model_catalogue import model_labels
 from generation.models import Generation
 
 register = template.Library()
@@ -23,11 +22,6 @@ STATUS_LABELS = {
     "timed_out": "Timed out",
     "unconfirmed": "Not confirmed: not sent again",
 }
-
-
-@register.filter
-def model_label(key: str) -> str:
-    return model_labels().get(key, key)
 
 
 @register.filter
