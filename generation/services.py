@@ -115,9 +115,11 @@ def _fit(schema: dict, parameters: dict) -> dict:
     props = parameters_schema(schema)["properties"]
     fitted = {}
     for name, value in (parameters or {}).items():
+        if name not in props:
+            continue
         try:
             parameters_check({"type": "object", "properties": {name: props[name]}}, {name: value}, label="")
-        except (KeyError, ParameterError):
+        except ParameterError:
             continue
         fitted[name] = value
     return fitted

@@ -11,6 +11,7 @@ import logging
 
 import pytest
 
+from generation import services
 from generation.models import Generation
 from generation.tests.conftest import finish, start
 from generation.tests.fake_higgsfield import Outcome
@@ -111,9 +112,13 @@ def test_every_send_of_a_job_is_the_same_request_byte_for_byte(higgsfield, alice
 def test_a_resend_higgsfield_refuses_as_another_request_fails_the_job_loudly(higgsfield, alice_api, run_worker, caplog):
     higgsfield.lose_next()
     generation_id = start(alice_api, **PROMPT_JOB)
-    run_worker(lambda: Generation.objects.get(pk=generation_id).attempts >= 1, timeout=30)
+    # The first send, here rather than by the worker, so that its resend cannot go before the body is changed.
+    services.generation_submit_step(
+        generation_id=generation_id, token=Generation.objects.get(pk=generation_id).track_token
+    )
     # What a bug that rebuilt the body between sends would do: the kept submission no longer matches the first.
     generation = Generation.objects.get(pk=generation_id)
+    assert generation.attempts == 1 and generation.status == "queued"
     Generation.objects.filter(pk=generation_id).update(sent_body=generation.sent_body.replace("lighthouse", "beacon"))
     with caplog.at_level(logging.ERROR, logger="generation.services"):
         generation = finish(run_worker, generation_id, timeout=30)

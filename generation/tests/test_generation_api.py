@@ -5,7 +5,8 @@ from django.core.files.storage import default_storage
 
 from chats import services as chat_services
 from chats.models import Attachment, Option
-from generation.models import Generation
+from generation import services
+from generation.models import CreditEntry, Generation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,6 +25,19 @@ def job(api, generation_id):
 def final(api, run_worker, generation_id):
     run_worker(lambda: Generation.objects.get(pk=generation_id).is_final)
     return job(api, generation_id)
+
+
+def test_a_plan_is_the_job_a_request_makes_and_writes_nothing(alice, option):
+    plan = services.generation_plan(owner=alice, option=option, kind=option.kind, model_key=option.model_key)
+    assert (plan.model_key, plan.prompt) == (option.model_key, " ".join(option.enhanced_prompt.split()))
+    assert plan.style["id"] == str(option.style_id)
+    assert not Generation.objects.exists()
+    assert not CreditEntry.objects.filter(reason="charge").exists()
+
+    job, created = services.generation_request(owner=alice, option=option, kind=option.kind, model_key=option.model_key)
+    assert created
+    assert (job.dedupe_key, job.provider_input, job.notes) == (plan.dedupe_key, plan.body, plan.notes)
+    assert CreditEntry.objects.filter(reason="charge", generation=job).count() == 1
 
 
 def test_a_job_from_an_option_runs_on_the_preview_provider_and_lands_in_the_chat(alice_api, option, run_worker):
