@@ -6,7 +6,8 @@ from datetime import timedelta
 from functools import partial
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
+from django.db import connections
 from django.test import AsyncClient
 
 from chats import replies, services
@@ -171,3 +172,5 @@ def test_waiting_for_replies_is_not_held_up_by_a_reply_whose_event_loop_closed(c
     waiter.start()
     waiter.join(5)
     assert not waiter.is_alive(), "replies_wait waited for a reply of a closed event loop"
+    # The post's step ran in asgiref's own thread, outside any request: its connection is closed as a request's is.
+    asyncio.run(sync_to_async(connections.close_all)())
