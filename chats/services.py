@@ -2,6 +2,7 @@
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -149,7 +150,12 @@ class _Post:
 
 
 def _post_check(
-    *, owner_of, text: str | None, attachment_urls: list[str] | None, preferred_kind: str, preferred_model: str
+    *,
+    owner_of: Callable[[], object],
+    text: str | None,
+    attachment_urls: list[str] | None,
+    preferred_kind: str,
+    preferred_model: str,
 ) -> _Post:
     """The post's text, attachments and preferences, checked; `owner_of()` gives its author, read only for a
     message with attachments (to find their files)."""
